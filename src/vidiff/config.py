@@ -1,0 +1,218 @@
+"""Typed experiment configs: YAML recipes in, dataclasses out, with strict key checking and
+``--set a.b=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .data.moving_shapes import MovingShapesConfig
+from .diffusion.schedules import ScheduleConfig
+
+__all__ = ["ConfigError", "DiffusionConfig", "DataConfig", "TrainConfig", "SampleConfig",
+           "ExperimentConfig", "load_config", "apply_overrides", "from_dict", "to_dict"]
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema (one-line message)."""
+
+
+@dataclass
+class DiffusionConfig:
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    #: eps | v | x0
+    prediction: str = "v"
+    #: uniform | min_snr
+    weighting: str = "min_snr"
+    snr_gamma: float = 5.0
+    #: clamp x0_hat to [-clip, clip] when sampling (pixels: 1.0; latents: null)
+    clip: float | None = 1.0
+    #: probability of dropping the class/text condition in training (classifier-free guidance)
+    cond_drop_prob: float = 0.1
+
+
+@dataclass
+class DataConfig:
+    #: moving_shapes | video_folder | video_csv
+    kind: str = "moving_shapes"
+    moving_shapes: MovingShapesConfig = field(default_factory=MovingShapesConfig)
+    #: for video_folder / video_csv: a folder or a CSV file (column ``path``, optional ``caption``)
+    path: str | None = None
+    num_frames: int = 16
+    size: int = 64
+    frame_stride: int = 1
+    target_fps: float | None = None
+    #: on a corrupt file: "error" stops with a clear message, "skip" warns and counts it
+    on_error: str = "error"
+    #: joint image-video training: images appended to each clip as extra frames
+    joint_images: int = 0
+    image_path: str | None = None
+    #: moving_shapes class label for class-conditional models: null | first_color | num_objects
+    label: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str = "runs/experiment"
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-4
+    min_lr_ratio: float = 1.0
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float | None = 1.0
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    bf16: bool = True
+    device: str = "cpu"
+    log_every: int = 10
+    ckpt_every: int = 500
+    keep_checkpoints: int = 2
+    seed: int = 0
+    num_threads: int | None = None
+    compile: bool = False
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass
+class SampleConfig:
+    sampler: str = "ddim"
+    steps: int = 50
+    num_frames: int | None = None
+    guidance_scale: float = 0.0
+    eta: float = 0.0
+    fps: float = 8.0
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    #: the denoiser: ``type`` (a model class, e.g. UNet3D) plus its config fields
+    model: dict = field(default_factory=lambda: {"type": "UNet3D"})
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not fit {tp}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return tuple(_convert(inner, v, where) for v in value)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: dict, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a mapping; unknown keys are a :class:`ConfigError`."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {sorted(names)}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain (JSON/YAML-safe) dict of a config dataclass."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r}: {p!r} is not a section")
+        node[parts[-1]] = _parse_value(text)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None
+                ) -> ExperimentConfig:
+    """Read a YAML recipe (or start from the defaults), apply overrides, validate."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: a recipe must be a mapping")
+    apply_overrides(data, overrides or [])
+    cfg = from_dict(ExperimentConfig, data, "config")
+    if cfg.diffusion.prediction not in ("eps", "v", "x0"):
+        raise ConfigError(f"config.diffusion.prediction: {cfg.diffusion.prediction!r} is not "
+                          "eps, v or x0")
+    if cfg.diffusion.weighting not in ("uniform", "min_snr"):
+        raise ConfigError(f"config.diffusion.weighting: {cfg.diffusion.weighting!r} is not "
+                          "uniform or min_snr")
+    if cfg.data.on_error not in ("error", "skip"):
+        raise ConfigError("config.data.on_error must be error or skip")
+    if "type" not in cfg.model:
+        raise ConfigError("config.model needs a 'type' (e.g. UNet3D)")
+    return cfg

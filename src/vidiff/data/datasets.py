@@ -1,0 +1,220 @@
+"""Training datasets. Every item is a dict with ``"video"``: float ``(C, F, H, W)`` in ``[-1, 1]``
+(images: ``(C, H, W)``) and optional ``"caption"`` / ``"label"``.
+
+Items are pure functions of ``(index, seed)``, so a run is reproducible and resumes exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
+from .video_io import VideoReadError, probe_video, read_video
+
+__all__ = ["MovingShapesDataset", "VideoFolderDataset", "ImageFolderDataset", "frames_to_tensor",
+           "resize_crop", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".gif", ".webm", ".mkv", ".mov", ".m4v")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 ``(F, H, W, 3)`` -> float ``(3, F, H, W)`` in ``[-1, 1]``."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def resize_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``(C, F, H, W)`` so the shorter side is ``size`` (antialiased bilinear), then
+    centre-crop to ``size x size``."""
+    C, Fr, H, W = x.shape
+    s = size / min(H, W)
+    nh, nw = max(size, round(H * s)), max(size, round(W * s))
+    y = x.permute(1, 0, 2, 3)
+    if (nh, nw) != (H, W):
+        y = F.interpolate(y, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return y[:, :, top:top + size, left:left + size].permute(1, 0, 2, 3).clamp(-1, 1)
+
+
+class MovingShapesDataset(Dataset):
+    """Moving Shapes clips; item ``i`` is the clip of seed ``seed * 1_000_003 + i``.
+
+    ``label``: ``None``, ``"first_color"`` (palette index of the first object) or
+    ``"num_objects"`` (count - 1) for class-conditional training.
+    """
+
+    def __init__(self, cfg: MovingShapesConfig, seed: int = 0, length: int = 10 ** 9,
+                 label: str | None = None):
+        if label not in (None, "first_color", "num_objects"):
+            raise ValueError(f"unknown moving_shapes label {label!r}")
+        self.cfg, self.seed, self.length, self.label = cfg, seed, length, label
+
+    @property
+    def num_classes(self) -> int | None:
+        if self.label == "first_color":
+            return len(PALETTE)
+        if self.label == "num_objects":
+            return self.cfg.max_objects
+        return None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        clip = generate_clip(self.cfg, self.seed * 1_000_003 + int(i))
+        item = {"video": frames_to_tensor(clip.video), "caption": clip.caption, "fps": clip.fps}
+        if self.label == "first_color":
+            item["label"] = list(PALETTE).index(clip.colors[0])
+        elif self.label == "num_objects":
+            item["label"] = len(clip.colors) - 1
+        return item
+
+
+class VideoFolderDataset(Dataset):
+    """Clips of ``num_frames`` frames from a folder of videos (recursively) or a CSV list.
+
+    The CSV has a ``path`` column (relative to the CSV's folder or absolute) and an optional
+    ``caption``. A clip is taken every ``frame_stride`` frames, or at ``target_fps`` (the stride is
+    then the file's fps / target_fps, at least 1); its start is drawn from ``(seed, index)``.
+    Frames are resized (shorter side) and centre-cropped to ``size``.
+
+    Unreadable files - empty, truncated, not a video, too short - raise
+    :class:`VideoReadError` with the file named when ``on_error="error"``. With
+    ``on_error="skip"`` they are dropped with a warning when found at construction (each file is
+    probed) or replaced by the next good file if they fail later; ``skipped`` counts them.
+    """
+
+    def __init__(self, path: str | Path, num_frames: int = 16, size: int = 64,
+                 frame_stride: int = 1, target_fps: float | None = None,
+                 on_error: str = "error", seed: int = 0):
+        p = Path(path)
+        if on_error not in ("error", "skip"):
+            raise ValueError("on_error must be 'error' or 'skip'")
+        self.num_frames, self.size, self.stride, self.target_fps = num_frames, size, frame_stride, target_fps
+        self.on_error, self.seed = on_error, seed
+        self.skipped: list[tuple[str, str]] = []
+        entries: list[tuple[Path, str | None]] = []
+        if p.is_dir():
+            entries = [(f, None) for f in sorted(p.rglob("*")) if f.suffix.lower() in VIDEO_SUFFIXES]
+        elif p.is_file() and p.suffix.lower() == ".csv":
+            with open(p, newline="") as fh:
+                reader = csv.DictReader(fh)
+                if not reader.fieldnames or "path" not in reader.fieldnames:
+                    raise ValueError(f"{p}: CSV needs a 'path' column")
+                for row in reader:
+                    fp = Path(row["path"])
+                    entries.append((fp if fp.is_absolute() else p.parent / fp, row.get("caption")))
+        else:
+            raise FileNotFoundError(f"{p}: not a folder of videos or a .csv list")
+        self.items: list[tuple[Path, str | None, dict]] = []
+        for fp, cap in entries:
+            try:
+                info = probe_video(fp)
+                if Path(fp).stat().st_size == 0:
+                    raise VideoReadError(f"{fp}: empty file")
+                self.items.append((fp, cap, info))
+            except (VideoReadError, OSError) as e:
+                self._bad(str(fp), str(e))
+        if not self.items:
+            raise VideoReadError(f"{p}: no readable videos")
+
+    def _bad(self, path: str, why: str) -> None:
+        if self.on_error == "error":
+            raise VideoReadError(why if path in why else f"{path}: {why}")
+        self.skipped.append((path, why))
+        log.warning("skipping unreadable video (%d so far): %s", len(self.skipped), why)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _stride(self, info: dict) -> int:
+        if self.target_fps:
+            return max(1, round(info["fps"] / self.target_fps))
+        return self.stride
+
+    def _load(self, i: int) -> dict:
+        fp, cap, info = self.items[i]
+        stride = self._stride(info)
+        need = (self.num_frames - 1) * stride + 1
+        total = info["num_frames"]
+        rng = random.Random(self.seed * 7_919 + i)
+        start = rng.randint(0, total - need) if total and total >= need else 0
+        frames = read_video(fp, start=start, num_frames=self.num_frames, stride=stride)
+        item = {"video": resize_crop(frames_to_tensor(frames), self.size),
+                "fps": info["fps"] / stride}
+        if cap is not None:
+            item["caption"] = cap
+        return item
+
+    def __getitem__(self, i: int) -> dict:
+        for k in range(len(self.items)):
+            j = (i + k) % len(self.items)
+            try:
+                return self._load(j)
+            except VideoReadError as e:
+                self._bad(str(self.items[j][0]), str(e))
+        raise VideoReadError("no readable clip left in the dataset")
+
+
+class ImageFolderDataset(Dataset):
+    """Images (recursively) from a folder, resized and centre-cropped: ``"video"`` is
+    ``(3, H, W)`` in ``[-1, 1]`` (for joint image-video training)."""
+
+    def __init__(self, path: str | Path, size: int = 64, on_error: str = "error"):
+        from PIL import Image  # noqa: F401  (core dependency, imported lazily)
+
+        p = Path(path)
+        if not p.is_dir():
+            raise FileNotFoundError(f"{p}: not a folder of images")
+        self.files = [f for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+        if not self.files:
+            raise FileNotFoundError(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        self.size, self.on_error, self.skipped = size, on_error, []
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> dict:
+        from PIL import Image, UnidentifiedImageError
+
+        for k in range(len(self.files)):
+            f = self.files[(i + k) % len(self.files)]
+            try:
+                with Image.open(f) as im:
+                    a = np.asarray(im.convert("RGB"))
+                x = resize_crop(frames_to_tensor(a[None]), self.size)[:, 0]
+                return {"video": x}
+            except (UnidentifiedImageError, OSError) as e:
+                if self.on_error == "error":
+                    raise VideoReadError(f"{f}: cannot read image ({e})") from e
+                self.skipped.append((str(f), str(e)))
+                log.warning("skipping unreadable image: %s", f)
+        raise VideoReadError("no readable image left in the dataset")
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack ``video`` (and ``label``/``fps``); keep captions as a list."""
+    out = {"video": torch.stack([it["video"] for it in items])}
+    if all("label" in it for it in items):
+        out["label"] = torch.tensor([it["label"] for it in items])
+    if all("fps" in it for it in items):
+        out["fps"] = torch.tensor([float(it["fps"]) for it in items])
+    if any("caption" in it for it in items):
+        out["caption"] = [it.get("caption", "") for it in items]
+    return out
+
+
+__all__.append("collate")
+_ = math  # keep the import for readers computing strides

@@ -1,0 +1,19 @@
+"""Diffusion math: schedules, parameterisations, losses, samplers and guidance (all stateless)."""
+
+from .denoiser import NetworkDenoiser
+from .guidance import ClassifierFreeGuidance, FrameConditioning, frame_mask
+from .losses import diffusion_loss, loss_weight, noise_given_frames
+from .parameterization import PREDICTIONS, expand_like, target_of, to_eps, to_x0
+from .samplers import (SAMPLERS, posterior, sample, sample_ancestral, sample_ddim, sample_ddpm,
+                       sample_dpmpp_2m, sample_pc)
+from .schedules import (CosineLogSNRSchedule, DiscreteSchedule, NoiseSchedule, ScheduleConfig,
+                        build_schedule, make_beta_schedule, rescale_zero_terminal_snr)
+
+__all__ = [
+    "NetworkDenoiser", "ClassifierFreeGuidance", "FrameConditioning", "frame_mask",
+    "diffusion_loss", "loss_weight", "noise_given_frames", "PREDICTIONS", "expand_like",
+    "target_of", "to_eps", "to_x0", "SAMPLERS", "posterior", "sample", "sample_ancestral",
+    "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "sample_pc", "CosineLogSNRSchedule",
+    "DiscreteSchedule", "NoiseSchedule", "ScheduleConfig", "build_schedule",
+    "make_beta_schedule", "rescale_zero_terminal_snr",
+]

@@ -1,0 +1,128 @@
+"""Guidance: denoiser wrappers that return denoisers.
+
+* :class:`ClassifierFreeGuidance` - ``x~ = (1 + w) x_c - w x_u`` (identical to the same formula on
+  ``eps`` because ``eps`` is affine in ``x0`` at fixed ``z, t``). LVDM's *unconditional guidance*
+  is the same wrapper with the frame mask dropped in the unconditional branch.
+* :class:`FrameConditioning` - generate frames given others (extension, interpolation,
+  image-to-video, super-resolution inputs written as frames). Given frames are marked by a
+  per-frame mask and carry their own noise level; two samplers:
+
+  - ``"replacement"``: the given part of ``z_t`` is overwritten with a noised copy of the given
+    frames at every step;
+  - ``"reconstruction"``: VDM's reconstruction guidance, additionally
+    ``x~^b = x^b - (w_r alpha_t / 2) grad_{z^b} ||x^a - x^a_hat(z_t)||^2``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from .losses import noise_given_frames
+from .parameterization import expand_like
+from .schedules import NoiseSchedule
+
+__all__ = ["ClassifierFreeGuidance", "FrameConditioning", "frame_mask"]
+
+Denoiser = Callable[..., Tensor]
+
+
+class ClassifierFreeGuidance:
+    """``x~ = (1 + w) D(z, t, **cond) - w D(z, t, **uncond)``, both branches in one batch when
+    ``batched`` (the conditioning tensors must then have matching shapes)."""
+
+    def __init__(self, denoiser: Denoiser, scale: float, cond: dict[str, Any],
+                 uncond: dict[str, Any], batched: bool = True):
+        self.denoiser, self.scale, self.cond, self.uncond = denoiser, scale, cond, uncond
+        self.batched = batched
+
+    def __call__(self, z: Tensor, t: Tensor, **extra: Any) -> Tensor:
+        if self.scale == 0:
+            return self.denoiser(z, t, **self.cond, **extra)
+        if self.batched and set(self.cond) == set(self.uncond) and all(
+                isinstance(v, Tensor) for v in self.cond.values()):
+            both = {k: torch.cat([self.cond[k], self.uncond[k]]) for k in self.cond}
+            both.update({k: torch.cat([v, v]) if isinstance(v, Tensor) else v
+                         for k, v in extra.items()})
+            x = self.denoiser(torch.cat([z, z]), torch.cat([t, t]), **both)
+            xc, xu = x.chunk(2)
+        else:
+            xc = self.denoiser(z, t, **self.cond, **extra)
+            xu = self.denoiser(z, t, **self.uncond, **extra)
+        return (1 + self.scale) * xc - self.scale * xu
+
+
+def frame_mask(num_frames: int, given: list[int] | range, batch: int = 1,
+               device: torch.device | str = "cpu") -> Tensor:
+    """Bool ``(batch, num_frames)`` mask, True at the ``given`` frame indices."""
+    m = torch.zeros(batch, num_frames, dtype=torch.bool, device=device)
+    idx = list(given)
+    if any(i < 0 or i >= num_frames for i in idx):
+        raise ValueError(f"given frame indices {idx} out of range for {num_frames} frames")
+    m[:, idx] = True
+    return m
+
+
+class FrameConditioning:
+    """Sample the frames where ``mask`` is False given ``x_given`` where it is True.
+
+    Args:
+        denoiser: ``D(z, t, **kw) -> x0_hat`` over the whole clip ``(B, C, F, H, W)``.
+        schedule: for ``alpha_t, sigma_t``.
+        x_given: ``(B, C, F, H, W)`` clean values of the given frames (others ignored).
+        mask: bool ``(B, F)``, True for given frames.
+        method: ``"replacement"`` or ``"reconstruction"``.
+        weight: ``w_r`` of reconstruction guidance (VDM uses large values, e.g. 2-10).
+        cond_t: noise level of the given frames. ``None``: the current ``t`` (VDM, for a model
+            trained without frame conditioning); a float ``s``: the given frames are noised to
+            ``s`` and the network sees a per-frame ``t`` (models trained with given frames; LVDM's
+            conditional latent perturbation is ``s > 0``).
+        pass_mask: also call the denoiser with ``frame_mask=mask`` (mask-channel models).
+        generator: for the noise written into the given frames.
+    """
+
+    def __init__(self, denoiser: Denoiser, schedule: NoiseSchedule, x_given: Tensor,
+                 mask: Tensor, method: str = "reconstruction", weight: float = 2.0,
+                 cond_t: float | None = None, pass_mask: bool = False,
+                 generator: torch.Generator | None = None):
+        if method not in ("replacement", "reconstruction"):
+            raise ValueError(f"unknown frame conditioning method {method!r}; "
+                             "choose replacement or reconstruction")
+        if x_given.ndim != 5 or mask.shape != (x_given.shape[0], x_given.shape[2]):
+            raise ValueError(f"x_given must be (B, C, F, H, W) and mask (B, F); got "
+                             f"{tuple(x_given.shape)} and {tuple(mask.shape)}")
+        self.denoiser, self.schedule, self.x, self.mask = denoiser, schedule, x_given, mask.bool()
+        self.method, self.weight, self.cond_t = method, weight, cond_t
+        self.pass_mask, self.generator = pass_mask, generator
+        self._m = self.mask[:, None, :, None, None].to(x_given.dtype)
+
+    def _noised_given(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(``z^a`` at the given frames' level, per-frame time for the network)."""
+        level = t if self.cond_t is None else torch.full_like(t, float(self.cond_t))
+        a, s = self.schedule.alpha_sigma(level)
+        noise = torch.randn(self.x.shape, generator=self.generator, device=self.x.device,
+                            dtype=self.x.dtype)
+        za = expand_like(a, self.x) * self.x + expand_like(s, self.x) * noise
+        t_net = t if self.cond_t is None else noise_given_frames(t, self.mask, float(self.cond_t))
+        return za, t_net
+
+    def __call__(self, z: Tensor, t: Tensor, **extra: Any) -> Tensor:
+        za, t_net = self._noised_given(t)
+        kw = dict(extra)
+        if self.pass_mask:
+            kw["frame_mask"] = self.mask
+        m = self._m
+        if self.method == "replacement":
+            x0 = self.denoiser(z * (1 - m) + za * m, t_net, **kw)
+        else:
+            with torch.enable_grad():
+                zb = z.detach().requires_grad_(True)
+                x0 = self.denoiser(zb * (1 - m) + za * m, t_net, **kw)
+                err = (((self.x - x0) * m) ** 2).sum()
+                (grad,) = torch.autograd.grad(err, zb)
+            alpha, _ = self.schedule.alpha_sigma(t)
+            x0 = x0.detach() - (self.weight * expand_like(alpha, z) / 2) * grad * (1 - m)
+        # keep the given frames exact in the estimate so the sampler converges onto them
+        return x0 * (1 - m) + self.x * m

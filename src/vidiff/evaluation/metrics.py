@@ -1,0 +1,221 @@
+"""Moving Shapes metrics (exact, from the analytic detector) and PSNR / SSIM.
+
+All video inputs are uint8 ``(F, H, W, 3)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..data.moving_shapes import MovingShapesConfig, direction_word
+from .detector import Detection, detect_video
+
+__all__ = ["ShapeMetrics", "evaluate_videos", "frame_validity", "tracks_by_color",
+           "motion_smoothness", "caption_adherence", "trajectory_error", "psnr", "ssim",
+           "parse_caption"]
+
+
+def _area_range(cfg: MovingShapesConfig) -> tuple[float, float]:
+    """Plausible visible areas: from a quarter of the smallest triangle (partly occluded) to
+    1.5x the largest square."""
+    lo = 0.25 * 2.3 * (cfg.min_scale * cfg.size) ** 2 / 1.0
+    hi = 1.5 * 4 * (cfg.max_scale * cfg.size) ** 2
+    return lo, hi
+
+
+def frame_validity(dets: list[Detection], cfg: MovingShapesConfig,
+                   expected: int | None = None) -> bool:
+    """A frame is valid when it holds the expected number of objects (or, unconditionally,
+    between ``min_objects`` and ``max_objects``, allowing one fewer for an occlusion), each of
+    plausible area, with nothing but them in the foreground."""
+    lo, hi = _area_range(cfg)
+    big = [d for d in dets if d.area >= lo]
+    if any(d.area > hi for d in big):
+        return False
+    clutter = sum(d.area for d in dets if d.area < lo)
+    if clutter > lo:  # stray coloured pixels adding up to more than a small object
+        return False
+    n = len(big)
+    if expected is not None:
+        return expected - 1 <= n <= expected if expected > 1 else n == 1
+    return max(1, cfg.min_objects - 1) <= n <= cfg.max_objects
+
+
+def tracks_by_color(dets: list[list[Detection]]) -> dict[str, list[Detection | None]]:
+    """One track per colour: the largest component of that colour in each frame (None if absent)."""
+    colors = {d.color for fr in dets for d in fr}
+    tracks: dict[str, list[Detection | None]] = {}
+    for c in colors:
+        tr = []
+        for fr in dets:
+            cand = [d for d in fr if d.color == c]
+            tr.append(max(cand, key=lambda d: d.area) if cand else None)
+        tracks[c] = tr
+    return tracks
+
+
+def _second_differences(path: np.ndarray, bounce_px: float = 0.3) -> list[float]:
+    """|c[i+1] - 2 c[i] + c[i-1]| along a (F, 2) path, skipping bounces (a velocity component
+    that reverses with both steps larger than ``bounce_px``)."""
+    out = []
+    for i in range(1, len(path) - 1):
+        a, b = path[i] - path[i - 1], path[i + 1] - path[i]
+        bounce = any(a[k] * b[k] < 0 and abs(a[k]) > bounce_px and abs(b[k]) > bounce_px
+                     for k in range(2))
+        if not bounce:
+            out.append(float(np.linalg.norm(b - a)))
+    return out
+
+
+def motion_smoothness(dets: list[list[Detection]], min_len: int = 3) -> float | None:
+    """Mean |second difference| (px) of the centroid paths of all colour tracks, over runs of
+    consecutive frames where the object is seen. None when no track is long enough."""
+    vals: list[float] = []
+    for tr in tracks_by_color(dets).values():
+        run: list[tuple[float, float]] = []
+        for d in tr + [None]:
+            if d is not None:
+                run.append(d.centroid)
+                continue
+            if len(run) >= min_len:
+                vals += _second_differences(np.array(run))
+            run = []
+    return float(np.mean(vals)) if vals else None
+
+
+def temporal_consistency(dets: list[list[Detection]]) -> float | None:
+    """1 - mean over tracks of (coefficient of variation of area + share of frames whose shape
+    class differs from the track's majority), clipped to [0, 1]; 1 is perfectly consistent."""
+    scores = []
+    for tr in tracks_by_color(dets).values():
+        seen = [d for d in tr if d is not None]
+        if len(seen) < 2:
+            continue
+        areas = np.array([d.area for d in seen], np.float32)
+        cv = float(areas.std() / max(areas.mean(), 1e-6))
+        shapes = [d.shape for d in seen]
+        major = max(set(shapes), key=shapes.count)
+        flips = 1 - shapes.count(major) / len(shapes)
+        scores.append(max(0.0, 1.0 - cv - flips))
+    return float(np.mean(scores)) if scores else None
+
+
+_CAP = re.compile(r"a (\w+) (circle|square|triangle) moving ([\w-]+)")
+
+
+def parse_caption(caption: str) -> list[tuple[str, str, str]]:
+    """``"a red circle moving up and a ..."`` -> ``[("red", "circle", "up"), ...]``."""
+    return _CAP.findall(caption)
+
+
+def caption_adherence(dets: list[list[Detection]], caption: str) -> float:
+    """Share of the caption's objects whose colour is seen, with the majority shape class and an
+    8-way direction of net motion that match (an adjacent compass word counts as half)."""
+    objs = parse_caption(caption)
+    if not objs:
+        return float("nan")
+    tracks = tracks_by_color(dets)
+    words = ["right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right"]
+    score = 0.0
+    for color, shape, direction in objs:
+        tr = [d for d in tracks.get(color, []) if d is not None]
+        if len(tr) < 2:
+            continue
+        shapes = [d.shape for d in tr]
+        if max(set(shapes), key=shapes.count) != shape:
+            continue
+        # heading over the first few frames (before any bounce), like the caption's
+        k = min(len(tr) - 1, 3)
+        v = np.array(tr[k].centroid) - np.array(tr[0].centroid)
+        got = direction_word(float(v[0]), float(v[1]))
+        diff = abs(words.index(got) - words.index(direction)) % 8
+        diff = min(diff, 8 - diff)
+        score += 1.0 if diff == 0 else (0.5 if diff == 1 else 0.0)
+    return score / len(objs)
+
+
+def trajectory_error(dets: list[list[Detection]], colors: list[str],
+                     trajectories: np.ndarray) -> float:
+    """Mean distance (px) between requested ``(N, F, 2)`` centroid paths and the detected ones
+    (matched by colour); a frame where the object is missing counts as the canvas diagonal / 4."""
+    tracks = tracks_by_color(dets)
+    F = trajectories.shape[1]
+    errs = []
+    for c, path in zip(colors, trajectories):
+        tr = tracks.get(c, [None] * F)
+        for f in range(F):
+            d = tr[f] if f < len(tr) else None
+            errs.append(np.linalg.norm(np.array(d.centroid) - path[f]) if d is not None
+                        else float("nan"))
+    e = np.array(errs, np.float64)
+    miss = np.isnan(e)
+    penalty = 0.25 * math.sqrt(2) * 64
+    e[miss] = penalty
+    return float(e.mean())
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) between uint8 arrays of one shape."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * math.log10(255.0 ** 2 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of uint8 ``(..., H, W, 3)`` frames (8x8 uniform windows on luma; Wang et al.
+    constants)."""
+    import torch
+    import torch.nn.functional as F
+
+    def luma(x):
+        x = torch.from_numpy(np.ascontiguousarray(x)).double().reshape(-1, *x.shape[-3:])
+        return (0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])[:, None]
+
+    x, y = luma(a), luma(b)
+    C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    k = min(7, x.shape[-1], x.shape[-2])
+    mu_x, mu_y = F.avg_pool2d(x, k, 1), F.avg_pool2d(y, k, 1)
+    sxx = F.avg_pool2d(x * x, k, 1) - mu_x ** 2
+    syy = F.avg_pool2d(y * y, k, 1) - mu_y ** 2
+    sxy = F.avg_pool2d(x * y, k, 1) - mu_x * mu_y
+    s = ((2 * mu_x * mu_y + C1) * (2 * sxy + C2)) / ((mu_x ** 2 + mu_y ** 2 + C1) * (sxx + syy + C2))
+    return float(s.mean())
+
+
+@dataclass
+class ShapeMetrics:
+    num_videos: int
+    validity: float
+    motion_smoothness: float | None
+    temporal_consistency: float | None
+    caption_adherence: float | None = None
+    trajectory_error: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate_videos(videos: list[np.ndarray], cfg: MovingShapesConfig,
+                    captions: list[str] | None = None, expected_counts: list[int] | None = None,
+                    min_area: int = 3) -> ShapeMetrics:
+    """Moving Shapes metrics of a list of uint8 ``(F, H, W, 3)`` videos."""
+    if not videos:
+        raise ValueError("no videos to evaluate")
+    valid, smooth, consist, adhere = [], [], [], []
+    for i, v in enumerate(videos):
+        dets = detect_video(v, min_area)
+        exp = expected_counts[i] if expected_counts else None
+        valid += [frame_validity(d, cfg, exp) for d in dets]
+        if (s := motion_smoothness(dets)) is not None:
+            smooth.append(s)
+        if (c := temporal_consistency(dets)) is not None:
+            consist.append(c)
+        if captions:
+            adhere.append(caption_adherence(dets, captions[i]))
+    mean = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
+    return ShapeMetrics(num_videos=len(videos), validity=float(np.mean(valid)),
+                        motion_smoothness=mean(smooth), temporal_consistency=mean(consist),
+                        caption_adherence=mean(adhere) if captions else None)

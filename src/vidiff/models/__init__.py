@@ -1,0 +1,6 @@
+"""Denoisers and autoencoders."""
+
+from .modeling import MODEL_REGISTRY, ModelMixin, load_model
+from .unet3d import UNet3D, UNet3DConfig
+
+__all__ = ["MODEL_REGISTRY", "ModelMixin", "load_model", "UNet3D", "UNet3DConfig"]

@@ -1,0 +1,91 @@
+"""``save_pretrained`` / ``from_pretrained`` for every vidiff model: ``config.json`` plus
+``model.safetensors``. Loading never unpickles."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+__all__ = ["ModelMixin", "MODEL_REGISTRY", "load_model", "atomic_write"]
+
+MODEL_REGISTRY: dict[str, type["ModelMixin"]] = {}
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so a kill never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class ModelMixin(nn.Module):
+    """Base of vidiff models. Subclasses set ``config_class`` (a dataclass) and take it as their
+    only constructor argument."""
+
+    config_class: ClassVar[type]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        MODEL_REGISTRY[cls.__name__] = cls
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"_class_name": type(self).__name__, **dataclasses.asdict(self.config)}
+
+    def save_pretrained(self, directory: str | os.PathLike, state_dict: dict | None = None) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        sd = {k: v.detach().contiguous().cpu() for k, v in (state_dict or self.state_dict()).items()}
+        atomic_write(d / WEIGHTS_NAME, lambda p: save_file(sd, str(p)))
+        text = json.dumps(self.config_dict(), indent=2)
+        atomic_write(d / CONFIG_NAME, lambda p: Path(p).write_text(text))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        cfg = {k: v for k, v in config.items() if not k.startswith("_")}
+        fields = {f.name for f in dataclasses.fields(cls.config_class)}
+        unknown = set(cfg) - fields
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+        for f in dataclasses.fields(cls.config_class):  # JSON turns tuples into lists
+            if f.name in cfg and isinstance(cfg[f.name], list):
+                cfg[f.name] = tuple(cfg[f.name])
+        return cls(cls.config_class(**cfg))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, map_location: str = "cpu"):
+        """Load a model written by :meth:`save_pretrained` (called on the base class, the
+        config's ``_class_name`` picks the subclass)."""
+        d = Path(directory)
+        if not (d / CONFIG_NAME).is_file() or not (d / WEIGHTS_NAME).is_file():
+            raise FileNotFoundError(f"{d} is not a vidiff model directory "
+                                    f"(needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+        config = json.loads((d / CONFIG_NAME).read_text())
+        target = MODEL_REGISTRY.get(config.get("_class_name", cls.__name__), cls)
+        if cls is not ModelMixin and not issubclass(target, cls):
+            raise ValueError(f"{d} holds a {target.__name__}, not a {cls.__name__}")
+        model = target.from_config(config)
+        sd = load_file(str(d / WEIGHTS_NAME), device=map_location)
+        model.load_state_dict(sd)
+        return model
+
+
+def load_model(directory: str | os.PathLike, map_location: str = "cpu") -> ModelMixin:
+    """Load any vidiff model directory."""
+    return ModelMixin.from_pretrained(directory, map_location)

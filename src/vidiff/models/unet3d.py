@@ -1,0 +1,210 @@
+"""The factorised space-time U-Net of VDM (also LVDM's latent backbone).
+
+* 1x3x3 (space-only) convolutions in residual blocks, the timestep through adaptive group norm;
+* at chosen levels, spatial self-attention (plus cross-attention to a context when configured)
+  followed by temporal self-attention over frames with a relative position bias;
+* images ``(B, C, H, W)`` and videos ``(B, C, F, H, W)`` go through the same network: an image is
+  one frame and skips temporal attention; for joint image-video training images are appended as
+  frames with ``frame_groups`` that keep temporal attention from mixing them;
+* per-frame timesteps ``t`` of shape ``(B, F)`` (frame conditioning, latent perturbation);
+* optional mask channel (LVDM), class labels or a text context through cross-attention, fps.
+
+Internally the clip is folded to ``(B*F, C, H, W)`` and kept channels-last where asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..nn import Downsample, ResBlock, ScalarEmbedding, SpatialAttention, TemporalAttention, Upsample
+from ..nn import group_norm
+from .modeling import ModelMixin
+
+__all__ = ["UNet3DConfig", "UNet3D"]
+
+
+@dataclass
+class UNet3DConfig:
+    in_channels: int = 3
+    out_channels: int = 3
+    model_channels: int = 64
+    channel_mult: tuple[int, ...] = (1, 2, 4)
+    num_res_blocks: int = 2
+    #: indices of the levels (0 = full resolution) with spatial attention (+ cross-attention)
+    attention_levels: tuple[int, ...] = (1, 2)
+    #: levels with temporal attention; None = the same as ``attention_levels``
+    temporal_attention_levels: tuple[int, ...] | None = None
+    temporal_attention: bool = True
+    head_channels: int = 32
+    max_relative_distance: int = 32
+    dropout: float = 0.0
+    #: cross-attention context width (text tokens / class embeddings); None = no cross-attention
+    context_dim: int | None = None
+    #: class-conditional: labels 0..num_classes-1, label num_classes is the "null" class for CFG
+    num_classes: int | None = None
+    #: LVDM mask channel: an extra input channel telling which frames are given
+    mask_channel: bool = False
+    #: Make-A-Video fps conditioning: fps embedded and added to the time embedding
+    fps_conditioning: bool = False
+    #: channels-last memory: faster convs on GPUs, but slower GroupNorm on CPU (measured)
+    channels_last: bool = False
+    gradient_checkpointing: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class UNet3D(ModelMixin):
+    """``forward(x, t, *, context=None, class_labels=None, frame_mask=None, frame_groups=None,
+    fps=None)``.
+
+    Args:
+        x: ``(B, C, F, H, W)`` video or ``(B, C, H, W)`` image batch; ``H, W`` divisible by
+            ``2 ** (len(channel_mult) - 1)``.
+        t: ``(B,)`` or ``(B, F)`` diffusion times in ``[0, 1]``.
+        context: ``(B, L, context_dim)`` tokens for cross-attention.
+        class_labels: ``(B,)`` long; turned into one context token.
+        frame_mask: bool ``(B, F)``: given frames (only with ``mask_channel``).
+        frame_groups: int ``(B, F)``: temporal attention only within a group.
+        fps: ``(B,)`` frames per second (only with ``fps_conditioning``).
+    Returns:
+        the prediction, shaped like ``x`` with ``out_channels`` channels.
+    """
+
+    config_class = UNet3DConfig
+
+    def __init__(self, config: UNet3DConfig):
+        super().__init__()
+        self.config = c = config
+        ch = c.model_channels
+        emb_dim = 4 * ch
+        self.time_embed = ScalarEmbedding(ch, emb_dim, scale=1000.0)
+        self.fps_embed = ScalarEmbedding(ch, emb_dim, scale=1.0) if c.fps_conditioning else None
+        ctx_dim = c.context_dim
+        if c.num_classes is not None:
+            ctx_dim = ctx_dim or emb_dim
+            self.class_embed = nn.Embedding(c.num_classes + 1, ctx_dim)
+        else:
+            self.class_embed = None
+        self._ctx_dim = ctx_dim
+        in_ch = c.in_channels + (1 if c.mask_channel else 0)
+        self.conv_in = nn.Conv2d(in_ch, ch, 3, padding=1)
+
+        t_levels = c.attention_levels if c.temporal_attention_levels is None \
+            else c.temporal_attention_levels
+
+        def attn(level: int, width: int) -> nn.ModuleList | None:
+            heads = max(1, width // c.head_channels)
+            mods = []
+            if level in c.attention_levels:
+                mods.append(SpatialAttention(width, heads, ctx_dim))
+            if c.temporal_attention and level in t_levels:
+                mods.append(TemporalAttention(width, heads, c.max_relative_distance))
+            return nn.ModuleList(mods) if mods else None
+
+        self.down = nn.ModuleList()
+        skips = [ch]
+        cur = ch
+        for level, mult in enumerate(c.channel_mult):
+            for _ in range(c.num_res_blocks):
+                out = ch * mult
+                self.down.append(nn.ModuleDict({"res": ResBlock(cur, out, emb_dim, c.dropout),
+                                                **({"attn": a} if (a := attn(level, out)) else {})}))
+                cur = out
+                skips.append(cur)
+            if level < len(c.channel_mult) - 1:
+                self.down.append(nn.ModuleDict({"down": Downsample(cur)}))
+                skips.append(cur)
+        deepest = len(c.channel_mult) - 1
+        self.mid = nn.ModuleList([
+            nn.ModuleDict({"res": ResBlock(cur, cur, emb_dim, c.dropout),
+                           **({"attn": a} if (a := attn(deepest, cur)) else {})}),
+            nn.ModuleDict({"res": ResBlock(cur, cur, emb_dim, c.dropout)}),
+        ])
+        self.up = nn.ModuleList()
+        for level in reversed(range(len(c.channel_mult))):
+            for i in range(c.num_res_blocks + 1):
+                out = ch * c.channel_mult[level]
+                block = {"res": ResBlock(cur + skips.pop(), out, emb_dim, c.dropout)}
+                if (a := attn(level, out)) is not None:
+                    block["attn"] = a
+                if level > 0 and i == c.num_res_blocks:
+                    block["up"] = Upsample(out)
+                self.up.append(nn.ModuleDict(block))
+                cur = out
+        self.norm_out = group_norm(cur)
+        self.conv_out = nn.Conv2d(cur, c.out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+        if c.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _block(self, block: nn.ModuleDict, h: Tensor, emb: Tensor, ctx: Tensor | None,
+               F_: int, groups: Tensor | None) -> Tensor:
+        if "down" in block:
+            return block["down"](h)
+        h = block["res"](h, emb)
+        if "attn" in block:
+            for m in block["attn"]:
+                h = m(h, ctx) if isinstance(m, SpatialAttention) else m(h, F_, groups)
+        if "up" in block:
+            h = block["up"](h)
+        return h
+
+    def _run(self, block, h, emb, ctx, F_, groups):
+        if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(self._block, block, h, emb, ctx, F_, groups, use_reentrant=False)
+        return self._block(block, h, emb, ctx, F_, groups)
+
+    def forward(self, x: Tensor, t: Tensor, *, context: Tensor | None = None,
+                class_labels: Tensor | None = None, frame_mask: Tensor | None = None,
+                frame_groups: Tensor | None = None, fps: Tensor | None = None) -> Tensor:
+        c = self.config
+        is_image = x.ndim == 4
+        if is_image:
+            x = x[:, :, None]
+        if x.ndim != 5:
+            raise ValueError(f"UNet3D takes (B, C, F, H, W) or (B, C, H, W), got {tuple(x.shape)}")
+        B, C, F_, H, W = x.shape
+        down = 2 ** (len(c.channel_mult) - 1)
+        if H % down or W % down:
+            raise ValueError(f"H and W must be divisible by {down}, got {H}x{W}")
+        if c.mask_channel:
+            m = torch.zeros(B, F_, dtype=x.dtype, device=x.device) if frame_mask is None \
+                else frame_mask.to(x.dtype)
+            x = torch.cat([x, m[:, None, :, None, None].expand(B, 1, F_, H, W)], dim=1)
+        # per-frame embedding (B*F, D)
+        t = t.to(x.device).float()
+        t = t.reshape(B, 1).expand(B, F_) if t.ndim == 1 else t
+        emb = self.time_embed(t)
+        if self.fps_embed is not None:
+            if fps is None:
+                raise ValueError("this model is fps-conditioned: pass fps=(B,)")
+            emb = emb + self.fps_embed(fps.float().reshape(B, 1)).expand(B, F_, -1)
+        emb = emb.reshape(B * F_, -1)
+        ctx = context
+        if self.class_embed is not None and class_labels is not None:
+            tok = self.class_embed(class_labels.long())[:, None]
+            ctx = tok if ctx is None else torch.cat([ctx, tok], dim=1)
+        if ctx is not None:
+            ctx = ctx.repeat_interleave(F_, dim=0)  # one copy per frame
+        h = rearrange(x, "b c f h w -> (b f) c h w")
+        if c.channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)
+        h = self.conv_in(h)
+        hs = [h]
+        for block in self.down:
+            h = self._run(block, h, emb, ctx, F_, frame_groups)
+            hs.append(h)
+        for block in self.mid:
+            h = self._run(block, h, emb, ctx, F_, frame_groups)
+        for block in self.up:
+            h = self._run(block, torch.cat([h, hs.pop()], dim=1), emb, ctx, F_, frame_groups)
+        h = self.conv_out(F.silu(self.norm_out(h)))
+        out = rearrange(h, "(b f) c h w -> b c f h w", b=B)
+        return out[:, :, 0] if is_image else out

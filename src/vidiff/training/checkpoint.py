@@ -1,0 +1,120 @@
+"""Checkpoints: safetensors for tensors, JSON for the rest, written atomically.
+
+A checkpoint is a directory ``step_000123/`` holding
+
+* ``config.json`` + ``model.safetensors``: the EMA weights as a loadable model
+  (``ModelMixin.from_pretrained``), so a checkpoint samples directly;
+* ``pipeline.json``: the experiment config (schedule, prediction, data, sampling defaults);
+* ``raw.safetensors``: the trained (non-EMA) weights;
+* ``optimizer.safetensors`` + ``trainer_state.json``: optimizer moments, step, scheduler, RNG.
+
+It is written as ``.step_000123.tmp`` and renamed when complete, and ``latest`` (a text file
+naming the newest complete checkpoint) is replaced atomically after that, so a kill at any
+moment leaves the previous checkpoint intact and ``latest`` pointing at a whole one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..models.modeling import atomic_write
+
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_to_tensors",
+           "optimizer_from_tensors", "resolve_checkpoint"]
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into flat tensors and JSON-able metadata."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"{pid}.{k}"] = v.detach().contiguous().cpu()
+            else:
+                scalars.setdefault(str(pid), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                           meta: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    for pid, st in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(st)
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, torch.Tensor],
+                    optimizer: torch.optim.Optimizer, trainer_state: dict, pipeline: dict,
+                    keep: int = 2) -> Path:
+    """Write checkpoint ``root/step_{step:06d}`` atomically and point ``root/latest`` at it."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{step:06d}"
+    tmp = root / f".{name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    model.save_pretrained(tmp, state_dict=ema_state)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
+              str(tmp / "raw.safetensors"))
+    opt_t, opt_meta = optimizer_to_tensors(optimizer)
+    save_file(opt_t, str(tmp / "optimizer.safetensors"))
+    (tmp / "trainer_state.json").write_text(json.dumps({**trainer_state, "optimizer": opt_meta}))
+    (tmp / "pipeline.json").write_text(json.dumps(pipeline, indent=2))
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    final = root / name
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write(root / "latest", lambda p: Path(p).write_text(name + "\n"))
+    # prune old ones
+    done = sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith("step_"))
+    for d in done[:-keep] if keep > 0 else []:
+        shutil.rmtree(d, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(root: str | Path) -> Path | None:
+    """The checkpoint ``root/latest`` names, or None."""
+    root = Path(root)
+    f = root / "latest"
+    if not f.is_file():
+        return None
+    d = root / f.read_text().strip()
+    return d if (d / "trainer_state.json").is_file() else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """Accept a checkpoint directory, a run's ``checkpoints`` folder or a run folder."""
+    p = Path(path)
+    for cand in (p, p / "checkpoints"):
+        if (cand / "config.json").is_file():
+            return cand
+        if (lat := latest_checkpoint(cand)) is not None:
+            return lat
+    raise FileNotFoundError(f"{p}: no vidiff checkpoint here (expected config.json + "
+                            "model.safetensors, or a 'latest' file)")
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Tensors and metadata of a checkpoint directory (no unpickling)."""
+    p = Path(path)
+    out = {"raw": load_file(str(p / "raw.safetensors")),
+           "ema": load_file(str(p / "model.safetensors")),
+           "optimizer": load_file(str(p / "optimizer.safetensors")),
+           "state": json.loads((p / "trainer_state.json").read_text())}
+    return out
