@@ -1,0 +1,12 @@
+"""Data: Moving Shapes, video/image datasets, video I/O."""
+
+from .datasets import (ImageFolderDataset, MovingShapesDataset, VideoFolderDataset, collate,
+                       frames_to_tensor, resize_crop)
+from .moving_shapes import PALETTE, SHAPES, MovingShapesConfig, ShapeClip, generate_clip
+from .video_io import (VideoReadError, VideoWriter, contact_sheet, export_to_gif, export_to_video,
+                       read_video, write_video)
+
+__all__ = ["ImageFolderDataset", "MovingShapesDataset", "VideoFolderDataset", "collate",
+           "frames_to_tensor", "resize_crop", "PALETTE", "SHAPES", "MovingShapesConfig",
+           "ShapeClip", "generate_clip", "VideoReadError", "VideoWriter", "contact_sheet",
+           "export_to_gif", "export_to_video", "read_video", "write_video"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import random
 from pathlib import Path
 
@@ -217,4 +216,3 @@ def collate(items: list[dict]) -> dict:
 
 
 __all__.append("collate")
-_ = math  # keep the import for readers computing strides

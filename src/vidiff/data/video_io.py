@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import av
 import numpy as np
@@ -192,8 +192,3 @@ def contact_sheet(videos: Sequence[np.ndarray], scale: int = 2, gap: int = 2) ->
 
 
 __all__.append("contact_sheet")
-
-
-def _frames_iter(videos: Iterable[np.ndarray]) -> Iterator[np.ndarray]:  # pragma: no cover
-    for v in videos:
-        yield from v

@@ -42,22 +42,26 @@ class GaussianMixture:
         return self.mu[k] + torch.einsum("nij,nj->ni", L[k], e)
 
     def denoiser(self, schedule: NoiseSchedule):
-        """``(z (N, D), t (N,)) -> E[x | z_t = z]`` (float32 in, float32 out)."""
+        """``(z (N, D), t (N,)) -> E[x | z_t = z]`` (computed in float64, returned in z's dtype).
+
+        Uses the eigendecomposition ``S_k = U_k diag(d_k) U_k^T``, so that
+        ``C_k = alpha^2 S_k + sigma^2 I`` is inverted elementwise in the eigenbasis.
+        """
+        d, U = torch.linalg.eigh(self.cov)  # (K, D), (K, D, D)
+        mu_e = torch.einsum("kji,kj->ki", U, self.mu)  # means in each eigenbasis
+        logw = torch.log(self.w)
 
         def denoise(z: Tensor, t: Tensor) -> Tensor:
             zd = z.double()
-            a, s = schedule.alpha_sigma(t)
-            a, s = a.double()[:, None, None], s.double()[:, None, None]  # (N, 1, 1)
-            D = zd.shape[1]
-            eye = torch.eye(D, dtype=torch.float64)
-            # per sample and component: C = a^2 S_k + s^2 I   (N, K, D, D)
-            C = a[:, None] ** 2 * self.cov[None] + (s[:, None] ** 2) * eye
-            diff = zd[:, None, :] - a[:, :, 0, None] * self.mu[None]  # (N, K, D)
-            sol = torch.linalg.solve(C, diff[..., None])[..., 0]  # C^-1 (z - a mu)
-            logdet = torch.linalg.slogdet(C)[1]
-            logp = torch.log(self.w)[None] - 0.5 * (diff * sol).sum(-1) - 0.5 * logdet
-            r = torch.softmax(logp, dim=1)  # (N, K)
-            post = self.mu[None] + a[:, :, 0, None] * torch.einsum("kij,nkj->nki", self.cov, sol)
+            a, s = (c.double()[:, None, None] for c in schedule.alpha_sigma(t))  # (N, 1, 1)
+            ze = torch.einsum("kji,nj->nki", U, zd)  # (N, K, D)
+            c = a ** 2 * d[None] + s ** 2  # eigenvalues of C_k
+            diff = ze - a * mu_e[None]
+            sol = diff / c
+            logp = logw[None] - 0.5 * (diff * sol).sum(-1) - 0.5 * torch.log(c).sum(-1)
+            r = torch.softmax(logp, dim=1)  # (N, K) responsibilities
+            post_e = mu_e[None] + a * d[None] * sol  # E[x | z, k] in the eigenbasis
+            post = torch.einsum("kij,nkj->nki", U, post_e)
             return (r[..., None] * post).sum(1).to(z.dtype)
 
         return denoise

@@ -102,7 +102,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """Accept a checkpoint directory, a run's ``checkpoints`` folder or a run folder."""
     p = Path(path)
     for cand in (p, p / "checkpoints"):
-        if (cand / "config.json").is_file():
+        if (cand / "config.json").is_file() and (cand / "model.safetensors").is_file():
             return cand
         if (lat := latest_checkpoint(cand)) is not None:
             return lat

@@ -304,7 +304,7 @@ class Trainer:
             self.resume()
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.json").write_text(json.dumps(to_dict(self.cfg), indent=2))
+            (self.out / "experiment.json").write_text(json.dumps(to_dict(self.cfg), indent=2))
         losses: list[float] = []
         bar = tqdm(total=target, initial=self.step, disable=not t.progress or self.rank != 0,
                    desc=self.cfg.name, dynamic_ncols=True)

@@ -1,0 +1,294 @@
+"""The ``vidiff`` command line: train, sample, eval, demo.
+
+Errors a user can cause (bad arguments, config keys, missing or unreadable files) print one line
+``vidiff: error: ...`` and exit with status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["main", "DEMO_CHECKPOINT"]
+
+log = logging.getLogger("vidiff")
+
+
+def DEMO_CHECKPOINT() -> Path:
+    """The small checkpoint shipped in the package (trained with configs/vdm_tiny.yaml)."""
+    return Path(str(resources.files("vidiff") / "assets" / "vdm_tiny"))
+
+
+class CLIError(Exception):
+    pass
+
+
+def _positive(name: str):
+    def parse(v: str) -> int:
+        try:
+            i = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {v!r}")
+        if i < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {i}")
+        return i
+    return parse
+
+
+def _write_outputs(videos, out: Path, fps: float, stem: str = "sample") -> dict:
+    """Write an mp4 grid (one clip after another), a gif and a contact-sheet PNG."""
+    import numpy as np
+    from PIL import Image
+
+    from .data.video_io import contact_sheet, write_video
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # tile the batch side by side (up to 8 per row) so one file shows all clips at once
+    n = len(videos)
+    cols = min(n, 8)
+    rows = (n + cols - 1) // cols
+    F, H, W, _ = videos[0].shape
+    grid = np.zeros((F, rows * H, cols * W, 3), np.uint8)
+    for i, v in enumerate(videos):
+        r, c = divmod(i, cols)
+        grid[:, r * H:(r + 1) * H, c * W:(c + 1) * W] = v
+    scale = max(1, 256 // max(grid.shape[1], grid.shape[2]) + (1 if grid.shape[1] < 128 else 0))
+    big = grid.repeat(scale, 1).repeat(scale, 2)
+    files = {}
+    if out.suffix.lower() == ".gif":
+        files["gif"] = str(write_video(out, big, fps))
+    else:
+        files["video"] = str(write_video(out, big, fps))
+        files["gif"] = str(write_video(out.with_suffix(".gif"), big, fps))
+    sheet = out.with_name(out.stem + "_sheet.png")
+    Image.fromarray(contact_sheet(list(videos[:16]), scale=2)).save(sheet)
+    files["contact_sheet"] = str(sheet)
+    return files
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .config import load_config
+    from .training import Trainer
+
+    cfg = load_config(a.config, a.set)
+    if a.out_dir:
+        cfg.train.out_dir = a.out_dir
+    tr = Trainer(cfg)
+    res = tr.fit(steps=a.steps)
+    if tr.rank == 0:
+        print(f"trained {res.steps} steps; checkpoint: {res.checkpoint}")
+    return 0
+
+
+def _pipe(path: str, device: str):
+    from .pipelines import VideoDiffusionPipeline
+
+    try:
+        return VideoDiffusionPipeline.from_pretrained(path, device=device)
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from e
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    import torch
+
+    pipe = _pipe(a.checkpoint, a.device)
+    g = torch.Generator().manual_seed(a.seed)
+    kw = {}
+    if a.eta is not None:
+        kw["eta"] = a.eta
+    t0 = time.perf_counter()
+    vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames, num_inference_steps=a.steps,
+                sampler=a.sampler, guidance_scale=a.guidance_scale,
+                class_labels=a.class_label, generator=g, progress=not a.quiet, **kw)
+    dt = time.perf_counter() - t0
+    files = _write_outputs(list(vids), Path(a.out), a.fps)
+    print(json.dumps({"seconds": round(dt, 2), **files}))
+    return 0
+
+
+def _moving_shapes_cfg(pipe=None, size: int | None = None, frames: int | None = None):
+    from .data.moving_shapes import MovingShapesConfig
+
+    cfg = pipe.experiment.data.moving_shapes if pipe is not None else MovingShapesConfig()
+    if size:
+        cfg.size = size
+    if frames:
+        cfg.num_frames = frames
+    return cfg
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    import torch
+
+    from .data.moving_shapes import generate_clip
+    from .data.video_io import VideoReadError, read_video
+    from .evaluation.metrics import evaluate_videos
+
+    src = Path(a.target)
+    if src.is_dir() and not (src / "config.json").exists() and not (src / "latest").exists() \
+            and not (src / "checkpoints").exists():
+        files = sorted(f for f in src.iterdir() if f.suffix.lower() in (".mp4", ".gif", ".avi",
+                                                                        ".webm"))
+        if not files:
+            raise CLIError(f"{src}: no videos and no checkpoint")
+        vids = []
+        for f in files:
+            try:
+                vids.append(read_video(f))
+            except VideoReadError as e:
+                raise CLIError(str(e)) from e
+        cfg = _moving_shapes_cfg(size=vids[0].shape[1], frames=vids[0].shape[0])
+        cfg.max_objects = a.max_objects
+        report = {"source": str(src), "kind": "videos"}
+    elif a.target == "real":
+        cfg = _moving_shapes_cfg(size=a.size, frames=a.num_frames)
+        cfg.max_objects = a.max_objects
+        vids = [generate_clip(cfg, 10 ** 6 + i).video for i in range(a.num_videos)]
+        report = {"source": "real Moving Shapes clips", "kind": "reference"}
+    else:
+        pipe = _pipe(a.target, a.device)
+        cfg = _moving_shapes_cfg(pipe)
+        g = torch.Generator().manual_seed(a.seed)
+        vids = []
+        t0 = time.perf_counter()
+        for start in range(0, a.num_videos, a.batch_size):
+            n = min(a.batch_size, a.num_videos - start)
+            vids += list(pipe(num_videos=n, num_inference_steps=a.steps, sampler=a.sampler,
+                              generator=g, progress=False))
+        report = {"source": str(a.target), "kind": "checkpoint", "sampler": a.sampler,
+                  "steps": a.steps, "sampling_seconds": round(time.perf_counter() - t0, 2)}
+    m = evaluate_videos(vids, cfg)
+    ref_clips = [generate_clip(cfg, 10 ** 6 + i).video for i in range(max(32, len(vids)))]
+    ref = evaluate_videos(ref_clips, cfg)
+    report.update(m.to_dict())
+    report["real_motion_smoothness"] = ref.motion_smoothness
+    if m.motion_smoothness is not None and ref.motion_smoothness:
+        report["smoothness_ratio"] = m.motion_smoothness / ref.motion_smoothness
+    text = json.dumps(report, indent=2)
+    print(text)
+    if a.json:
+        Path(a.json).write_text(text)
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluation.metrics import evaluate_videos
+    from .data.moving_shapes import generate_clip
+
+    ckpt = a.checkpoint or DEMO_CHECKPOINT()
+    pipe = _pipe(str(ckpt), "cpu")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(a.seed)
+    t0 = time.perf_counter()
+    vids = pipe(num_videos=a.num_videos, num_inference_steps=a.steps, sampler=a.sampler,
+                generator=g, progress=True)
+    dt = time.perf_counter() - t0
+    files = _write_outputs(list(vids), out / "demo.mp4", pipe.experiment.sample.fps)
+    cfg = _moving_shapes_cfg(pipe)
+    m = evaluate_videos(list(vids), cfg)
+    ref = evaluate_videos([generate_clip(cfg, 10 ** 6 + i).video for i in range(64)], cfg)
+    metrics = {**m.to_dict(), "real_motion_smoothness": ref.motion_smoothness,
+               "sampler": a.sampler, "steps": a.steps, "sampling_seconds": round(dt, 2),
+               "checkpoint": str(ckpt)}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    files["metrics"] = str(out / "metrics.json")
+    print(f"sampled {len(vids)} clips of {vids.shape[1]}x{vids.shape[2]}x{vids.shape[3]} in "
+          f"{dt:.1f}s ({a.sampler}, {a.steps} steps)")
+    print(f"validity {m.validity:.1%}  motion smoothness {m.motion_smoothness or float('nan'):.3f}px"
+          f" (real clips: {ref.motion_smoothness:.3f}px)  temporal consistency "
+          f"{m.temporal_consistency or float('nan'):.3f}")
+    for k, v in files.items():
+        print(f"{k:>14}: {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidiff", description="Video diffusion models: train, "
+                                "sample, evaluate.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version="vidiff 0.1.0")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a recipe (resumes from its latest checkpoint)")
+    t.add_argument("config", help="YAML recipe, e.g. configs/vdm_tiny.yaml")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.steps=100 (repeatable)")
+    t.add_argument("--steps", type=_positive("--steps"), help="train until this many steps")
+    t.add_argument("--out-dir", help="run folder (default: train.out_dir)")
+    t.set_defaults(func=cmd_train)
+
+    from .diffusion import SAMPLERS
+
+    s = sub.add_parser("sample", help="sample videos from a checkpoint")
+    s.add_argument("checkpoint")
+    s.add_argument("--num-frames", type=_positive("--num-frames"))
+    s.add_argument("--num-videos", type=_positive("--num-videos"), default=4)
+    s.add_argument("--steps", type=_positive("--steps"), default=50)
+    s.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    s.add_argument("--eta", type=float)
+    s.add_argument("--guidance-scale", type=float, default=0.0)
+    s.add_argument("--class-label", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--fps", type=float, default=8.0)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--out", default="out.mp4", help="output .mp4/.gif (+ gif and contact sheet)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="Moving Shapes metrics of a checkpoint, a folder of videos, "
+                       "or 'real' (reference clips)")
+    e.add_argument("target")
+    e.add_argument("--num-videos", type=_positive("--num-videos"), default=64)
+    e.add_argument("--batch-size", type=_positive("--batch-size"), default=16)
+    e.add_argument("--steps", type=_positive("--steps"), default=50)
+    e.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--size", type=int, default=32)
+    e.add_argument("--num-frames", type=int, default=8)
+    e.add_argument("--max-objects", type=int, default=2)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", help="also write the report here")
+    e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("demo", help="sample Moving Shapes clips from the shipped checkpoint")
+    d.add_argument("--out", default="demo_out", help="output folder")
+    d.add_argument("--num-videos", type=_positive("--num-videos"), default=16)
+    d.add_argument("--steps", type=_positive("--steps"), default=50)
+    d.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--checkpoint", help="use another checkpoint than the shipped one")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return a.func(a)
+    except KeyboardInterrupt:
+        print("vidiff: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line for the user's mistakes, tracebacks with --debug
+        from .config import ConfigError
+        from .data.video_io import VideoReadError
+
+        if a.debug or not isinstance(e, (CLIError, ConfigError, VideoReadError, ValueError,
+                                         FileNotFoundError)):
+            raise
+        print(f"vidiff: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Text/class/unconditional video generation, frame-conditioned extension, in the diffusers style.
+
+``pipe = VideoDiffusionPipeline.from_pretrained(checkpoint_dir)``;
+``frames = pipe(num_videos=4, num_frames=8, num_inference_steps=50, sampler="ddim")`` returns
+uint8 ``(N, F, H, W, 3)`` (``output_type="np"``) or float ``(N, C, F, H, W)`` in ``[-1, 1]``
+(``"pt"``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..config import DiffusionConfig, ExperimentConfig, from_dict
+from ..diffusion import (ClassifierFreeGuidance, FrameConditioning, NetworkDenoiser, SAMPLERS,
+                         build_schedule, sample)
+from ..models.modeling import ModelMixin, load_model
+from ..training.checkpoint import resolve_checkpoint
+
+__all__ = ["VideoDiffusionPipeline"]
+
+_SAMPLER_KW = {"ddpm": {"gamma"}, "ancestral": {"gamma"}, "ddim": {"eta"},
+               "pc": {"delta", "gamma", "corrector_steps"}, "dpmpp_2m": set()}
+
+
+class VideoDiffusionPipeline:
+    """A denoiser network plus its diffusion settings.
+
+    Args:
+        model: the network (e.g. :class:`~vidiff.models.UNet3D`).
+        diffusion: schedule, prediction type and clipping.
+        experiment: the full recipe the model was trained with (data size, sampling defaults).
+    """
+
+    def __init__(self, model: ModelMixin, diffusion: DiffusionConfig,
+                 experiment: ExperimentConfig | None = None):
+        self.model = model.eval()
+        self.diffusion = diffusion
+        self.experiment = experiment or ExperimentConfig()
+        self.schedule = build_schedule(diffusion.schedule)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "VideoDiffusionPipeline":
+        """Load a checkpoint directory (``config.json`` + ``model.safetensors`` +
+        ``pipeline.json``), a run's ``checkpoints`` folder, or a run folder."""
+        d = resolve_checkpoint(path)
+        model = load_model(d, map_location=device)
+        exp = ExperimentConfig()
+        if (d / "pipeline.json").is_file():
+            exp = from_dict(ExperimentConfig, json.loads((d / "pipeline.json").read_text()),
+                            "pipeline")
+        return cls(model, exp.diffusion, exp)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def sample_shape(self, num_videos: int, num_frames: int | None) -> tuple[int, ...]:
+        c = self.model.config
+        d = self.experiment.data
+        size = d.moving_shapes.size if d.kind == "moving_shapes" else d.size
+        F = num_frames or self.experiment.sample.num_frames or (
+            d.moving_shapes.num_frames if d.kind == "moving_shapes" else d.num_frames)
+        return (num_videos, c.out_channels, F, size, size)
+
+    def denoiser(self, autocast: bool = False, **cond: Any) -> NetworkDenoiser:
+        dt = torch.bfloat16 if autocast else None
+        return NetworkDenoiser(self.model, self.schedule, self.diffusion.prediction,
+                               clip=self.diffusion.clip, autocast_dtype=dt, **cond)
+
+    @torch.no_grad()
+    def __call__(self, num_videos: int = 1, num_frames: int | None = None,
+                 num_inference_steps: int | None = None, sampler: str | None = None,
+                 guidance_scale: float | None = None, class_labels: Tensor | list[int] | None = None,
+                 fps: float | None = None, generator: torch.Generator | None = None,
+                 given_frames: Tensor | None = None, given_mask: Tensor | None = None,
+                 conditioning_method: str = "reconstruction", guidance_weight: float = 2.0,
+                 output_type: str = "np", progress: bool = True, autocast: bool = False,
+                 **sampler_kw: Any):
+        """Generate ``num_videos`` clips.
+
+        ``given_frames`` ``(N, C, F, H, W)`` in ``[-1, 1]`` with bool ``given_mask`` ``(N, F)``
+        conditions on known frames (extension, interpolation) by ``conditioning_method``
+        (``"replacement"`` or ``"reconstruction"`` with weight ``guidance_weight``).
+        """
+        s = self.experiment.sample
+        sampler = sampler or s.sampler
+        steps = num_inference_steps or s.steps
+        w = s.guidance_scale if guidance_scale is None else guidance_scale
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+        bad = set(sampler_kw) - _SAMPLER_KW[sampler]
+        if bad:
+            raise ValueError(f"sampler {sampler!r} takes no option(s) {sorted(bad)}")
+        shape = self.sample_shape(num_videos, num_frames)
+        dev = self.device
+        cond: dict[str, Any] = {}
+        uncond: dict[str, Any] = {}
+        mc = self.model.config
+        if class_labels is not None:
+            if getattr(mc, "num_classes", None) is None:
+                raise ValueError("this model is not class-conditional")
+            lab = torch.as_tensor(class_labels, device=dev).long().reshape(-1)
+            if lab.numel() == 1:
+                lab = lab.expand(num_videos)
+            cond["class_labels"] = lab
+            uncond["class_labels"] = torch.full_like(lab, mc.num_classes)
+        if getattr(mc, "fps_conditioning", False):
+            f = torch.full((num_videos,), float(fps or s.fps), device=dev)
+            cond["fps"] = uncond["fps"] = f
+        base = self.denoiser(autocast)
+        den = base.with_cond(**cond)
+        if w and uncond:
+            den = ClassifierFreeGuidance(base, w, cond, uncond)
+        if given_frames is not None:
+            if given_mask is None:
+                raise ValueError("given_frames needs given_mask (N, F)")
+            den = FrameConditioning(den, self.schedule, given_frames.to(dev).float(),
+                                    given_mask.to(dev), method=conditioning_method,
+                                    weight=guidance_weight, pass_mask=getattr(mc, "mask_channel", False),
+                                    generator=generator)
+        z = torch.randn(shape, generator=generator).to(dev)
+        x = sample(sampler, den, self.schedule, z, steps, generator=generator, progress=progress,
+                   **sampler_kw)
+        x = x.clamp(-1, 1)
+        if output_type == "pt":
+            return x
+        if output_type != "np":
+            raise ValueError("output_type must be 'np' or 'pt'")
+        return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+
+    def extend(self, video: Tensor, total_frames: int, context_frames: int | None = None,
+               **kw: Any) -> np.ndarray:
+        """Autoregressive extension (VDM): repeatedly generate the next window given the last
+        ``context_frames`` frames. ``video``: ``(N, C, F, H, W)`` in ``[-1, 1]``; returns uint8
+        ``(N, total_frames, H, W, 3)``."""
+        N, C, F, H, W = video.shape
+        ctx = context_frames or F // 2
+        frames = [video]
+        have = F
+        while have < total_frames:
+            last = torch.cat(frames, dim=2)[:, :, -ctx:]
+            given = torch.zeros(N, C, F, H, W)
+            given[:, :, :ctx] = last
+            mask = torch.zeros(N, F, dtype=torch.bool)
+            mask[:, :ctx] = True
+            out = self(num_videos=N, num_frames=F, given_frames=given, given_mask=mask,
+                       output_type="pt", **kw)
+            frames.append(out[:, :, ctx:].cpu())
+            have += F - ctx
+        x = torch.cat(frames, dim=2)[:, :, :total_frames]
+        return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
