@@ -30,7 +30,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 ``(F, H, W, 3)`` -> float ``(3, F, H, W)`` in ``[-1, 1]``."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8, copy=True)).permute(3, 0, 1, 2).float()
     return x / 127.5 - 1.0
 
 

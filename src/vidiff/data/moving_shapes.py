@@ -143,8 +143,9 @@ def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
                 d = traj[i, f + 1] - traj[i, f]
                 flow[f, 0][masks[i, f]] = d[0]
                 flow[f, 1][masks[i, f]] = d[1]
-    # the caption describes the initial heading, which is what a clip "is moving"
-    dirs = [direction_word(float(vel0[i, 0]), float(vel0[i, 1])) for i in range(n)]
+    # the caption describes the heading seen over the first step
+    heads = traj[:, 1] - traj[:, 0] if F > 1 else vel0
+    dirs = [direction_word(float(h[0]), float(h[1])) for h in heads]
     return ShapeClip(video=video, caption=make_caption(colors, shapes, dirs), trajectories=traj,
                      flow=flow, masks=masks, colors=colors, shapes=shapes, sizes=sizes,
                      velocities=vel0, fps=fps, camera_pan=pan)

@@ -89,7 +89,8 @@ class TemporalAttention(nn.Module):
 
     ``x``: ``(B*F, C, H, W)``; ``frame_groups``: optional int ``(B, F)``: frames attend only to
     frames of the same group (joint image-video training appends images as frames, each in a
-    group of its own). Starts as the identity (zero output projection, zero bias).
+    group of its own, and a frame alone in its group skips the layer exactly as an image
+    input does). Starts as the identity (zero output projection, zero bias).
     """
 
     def __init__(self, dim: int, heads: int, max_distance: int = 32):
@@ -111,4 +112,7 @@ class TemporalAttention(nn.Module):
                 ~same, float("-inf"))
             bias = bias + neg[:, None, None]
         out = self.attn(h, bias=bias)
+        if frame_groups is not None:  # a frame alone in its group is an image: no temporal layer
+            alone = (same.sum(-1) == 1)  # (B, F)
+            out = out * (~alone).to(out.dtype)[:, None, :, None]
         return x + rearrange(out, "b (h w) f c -> (b f) c h w", h=H, b=B)

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from vidiff.data import MovingShapesConfig, MovingShapesDataset, generate_clip
+from vidiff.evaluation import detect_frame, evaluate_videos, motion_smoothness, trajectory_error
+from vidiff.evaluation.detector import detect_video
+from vidiff.evaluation.metrics import caption_adherence, parse_caption, psnr, ssim
+
+CFG = MovingShapesConfig(size=64, num_frames=16, max_objects=3)
+
+
+def test_deterministic_from_seed():
+    a, b, c = generate_clip(CFG, 5), generate_clip(CFG, 5), generate_clip(CFG, 6)
+    assert np.array_equal(a.video, b.video) and a.caption == b.caption
+    assert not np.array_equal(a.video, c.video)
+
+
+def test_ground_truth_is_consistent():
+    for seed in range(20):
+        clip = generate_clip(CFG, seed)
+        n = len(clip.colors)
+        assert clip.video.shape == (16, 64, 64, 3) and clip.video.dtype == np.uint8
+        assert clip.trajectories.shape == (n, 16, 2) and clip.masks.shape == (n, 16, 64, 64)
+        assert clip.flow.shape == (16, 2, 64, 64)
+        assert len(parse_caption(clip.caption)) == n
+        assert len(set(clip.colors)) == n  # one colour per object
+        # inside the canvas, speed 1-4 px/frame away from bounces
+        assert (clip.trajectories >= 0).all() and (clip.trajectories <= 64).all()
+        steps = np.linalg.norm(np.diff(clip.trajectories, axis=1), axis=-1)
+        assert steps.max() <= 4.0 + 1e-4
+        # flow on the object's pixels is its centroid displacement
+        for i in range(n):
+            m = clip.masks[i, 0]
+            if m.any():
+                d = clip.trajectories[i, 1] - clip.trajectories[i, 0]
+                assert np.allclose(clip.flow[0, 0][m], d[0]) and np.allclose(clip.flow[0, 1][m], d[1])
+
+
+def test_unoccluded_centroids_match_trajectories_and_detector_finds_objects():
+    clip = generate_clip(MovingShapesConfig(size=64, num_frames=8, max_objects=1), 3)
+    dets = detect_video(clip.video)
+    for f, fr in enumerate(dets):
+        assert len(fr) == 1
+        d = fr[0]
+        assert d.color == clip.colors[0] and d.shape == clip.shapes[0]
+        assert np.linalg.norm(np.array(d.centroid) - clip.trajectories[0, f]) < 0.6
+    assert trajectory_error(dets, clip.colors, clip.trajectories) < 0.6
+
+
+@pytest.mark.parametrize("shape", ["circle", "square", "triangle"])
+def test_shape_classes(shape):
+    cfg = MovingShapesConfig(size=64, num_frames=2, max_objects=1, shapes=(shape,))
+    ok = [detect_frame(generate_clip(cfg, s).video[0])[0].shape == shape for s in range(10)]
+    assert sum(ok) >= 9
+
+
+def test_metrics_on_real_clips_and_on_noise():
+    cfg = MovingShapesConfig(size=32, num_frames=8, max_objects=2)
+    clips = [generate_clip(cfg, s) for s in range(40)]
+    m = evaluate_videos([c.video for c in clips], cfg, captions=[c.caption for c in clips])
+    assert m.validity >= 0.97
+    assert m.motion_smoothness < 0.8
+    assert m.caption_adherence > 0.75
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8) for _ in range(4)]
+    assert evaluate_videos(noise, cfg).validity == 0.0
+    black = [np.zeros((8, 32, 32, 3), np.uint8)]
+    assert evaluate_videos(black, cfg).validity == 0.0
+
+
+def test_smoothness_sees_jitter_and_adherence_sees_wrong_direction():
+    cfg = MovingShapesConfig(size=64, num_frames=16, max_objects=1, min_speed=2 / 64, max_speed=3 / 64)
+    def early_bounce(c):
+        v = np.diff(c.trajectories[0, :5], axis=0)
+        return (np.sign(v[1:]) != np.sign(v[:-1])).any()
+    clip = next(c for c in (generate_clip(cfg, s) for s in range(50)) if not early_bounce(c))
+    dets = detect_video(clip.video)
+    s0 = motion_smoothness(dets)
+    shuffled = detect_video(clip.video[np.random.default_rng(0).permutation(16)])
+    assert motion_smoothness(shuffled) > 3 * s0
+    assert caption_adherence(dets, clip.caption) >= 0.5
+    reverse = detect_video(clip.video[::-1].copy())
+    assert caption_adherence(reverse, clip.caption) == 0.0
+
+
+def test_psnr_ssim():
+    a = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    assert psnr(a, a) == float("inf") and ssim(a, a) == pytest.approx(1.0)
+    b = np.clip(a.astype(int) + 10, 0, 255).astype(np.uint8)
+    assert 20 < psnr(a, b) < 40 and ssim(a, b) < 1.0
+
+
+def test_dataset_items():
+    ds = MovingShapesDataset(MovingShapesConfig(size=32, num_frames=4), seed=1, label="first_color")
+    it = ds[7]
+    assert it["video"].shape == (3, 4, 32, 32) and it["video"].min() >= -1 and it["video"].max() <= 1
+    assert 0 <= it["label"] < 7 and isinstance(it["caption"], str)
+    assert ds.num_classes == 7
