@@ -26,6 +26,13 @@ def test_write_read_roundtrip(tmp_path, suffix):
     assert np.abs(back.astype(int) - frames.astype(int)).mean() < 6
 
 
+@pytest.mark.parametrize("suffix,lossless", [(".mp4", True), (".mkv", False)])
+def test_lossless(tmp_path, suffix, lossless):
+    frames = np.random.default_rng(1).integers(0, 256, (3, 17, 9, 3), dtype=np.uint8)
+    back = read_video(write_video(tmp_path / f"l{suffix}", frames, lossless=lossless))
+    assert np.array_equal(back, frames)
+
+
 def test_torch_tensor_and_gif_export(tmp_path):
     x = torch.rand(3, 4, 16, 16) * 2 - 1
     p = export_to_gif(x, tmp_path / "x.gif", fps=4)

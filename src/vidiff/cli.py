@@ -41,7 +41,8 @@ def _positive(name: str):
 
 
 def _write_outputs(videos, out: Path, fps: float, stem: str = "sample") -> dict:
-    """Write an mp4 grid (one clip after another), a gif and a contact-sheet PNG."""
+    """Write the batch tiled into one mp4 and gif (upscaled for viewing), each clip losslessly
+    at its own size into ``<stem>_clips/``, and a contact-sheet PNG (rows = clips)."""
     import numpy as np
     from PIL import Image
 
@@ -65,6 +66,11 @@ def _write_outputs(videos, out: Path, fps: float, stem: str = "sample") -> dict:
     else:
         files["video"] = str(write_video(out, big, fps))
         files["gif"] = str(write_video(out.with_suffix(".gif"), big, fps))
+    clips = out.with_name(out.stem + "_clips")
+    clips.mkdir(exist_ok=True)
+    for i, v in enumerate(videos):  # one lossless file per clip, for `vidiff eval`
+        write_video(clips / f"clip_{i:03d}.mp4", v, fps, lossless=True)
+    files["clips"] = str(clips)
     sheet = out.with_name(out.stem + "_sheet.png")
     Image.fromarray(contact_sheet(list(videos[:16]), scale=2)).save(sheet)
     files["contact_sheet"] = str(sheet)

@@ -100,12 +100,15 @@ def to_uint8_frames(frames) -> np.ndarray:
 class VideoWriter:
     """Streaming encoder: ``with VideoWriter(path, fps) as w: w.write(frames)``.
 
-    The container follows the suffix (``.mp4`` H.264 yuv420p, ``.webm`` VP9, ``.gif``). Odd sizes
-    are padded to even for H.264. Frames are written as they come, so memory does not grow.
+    The container follows the suffix (``.mp4`` H.264 yuv420p, ``.webm`` VP9, ``.gif``, ``.mkv``
+    FFV1 lossless). ``lossless=True`` makes ``.mp4`` lossless RGB H.264 (for evaluation: small
+    coloured objects do not survive 4:2:0 chroma subsampling). Odd sizes are padded to even for
+    H.264. Frames are written as they come, so memory does not grow.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = 8.0, crf: int = 18):
-        self.path, self.fps, self.crf = Path(path), fps, crf
+    def __init__(self, path: str | os.PathLike, fps: float = 8.0, crf: int = 18,
+                 lossless: bool = False):
+        self.path, self.fps, self.crf, self.lossless = Path(path), fps, crf, lossless
         self.suffix = self.path.suffix.lower()
         if self.suffix not in (".mp4", ".webm", ".gif", ".mkv", ".avi"):
             raise ValueError(f"unsupported video format {self.suffix!r}; use .mp4, .webm or .gif")
@@ -118,6 +121,13 @@ class VideoWriter:
         if self.suffix == ".gif":
             s = self._c.add_stream("gif", rate=rate)
             s.pix_fmt = "rgb8"
+        elif self.suffix == ".mkv":
+            s = self._c.add_stream("ffv1", rate=rate)
+            s.pix_fmt = "bgr0"
+        elif self.suffix == ".mp4" and self.lossless:
+            s = self._c.add_stream("libx264rgb", rate=rate)
+            s.pix_fmt = "rgb24"
+            s.options = {"crf": "0", "preset": "veryfast"}
         elif self.suffix == ".webm":
             s = self._c.add_stream("libvpx-vp9", rate=rate)
             s.pix_fmt = "yuv420p"
@@ -126,8 +136,8 @@ class VideoWriter:
             s.pix_fmt = "yuv420p"
             if self.suffix != ".avi":
                 s.options = {"crf": str(self.crf)}
-        s.width, s.height = w + (w % 2 if self.suffix != ".gif" else 0), \
-            h + (h % 2 if self.suffix != ".gif" else 0)
+        pad = self.suffix in (".webm", ".avi") or (self.suffix == ".mp4" and not self.lossless)
+        s.width, s.height = w + (w % 2 if pad else 0), h + (h % 2 if pad else 0)
         self._s = s
 
     def write(self, frames) -> None:
@@ -154,9 +164,9 @@ class VideoWriter:
         self.close()
 
 
-def write_video(path: str | os.PathLike, frames, fps: float = 8.0) -> Path:
+def write_video(path: str | os.PathLike, frames, fps: float = 8.0, lossless: bool = False) -> Path:
     """Encode uint8 ``(F, H, W, 3)`` frames (or what :func:`to_uint8_frames` takes) to ``path``."""
-    with VideoWriter(path, fps) as w:
+    with VideoWriter(path, fps, lossless=lossless) as w:
         w.write(frames)
     return Path(path)
 
