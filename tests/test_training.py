@@ -22,8 +22,11 @@ TINY = [
 ]
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def tiny(tmp_path, *extra):
-    return load_config("configs/vdm_tiny.yaml", TINY + [f"train.out_dir={tmp_path}", *extra])
+    return load_config(ROOT / "configs" / "vdm_tiny.yaml", TINY + [f"train.out_dir={tmp_path}", *extra])
 
 
 def test_loss_goes_down(tmp_path):
@@ -92,11 +95,10 @@ def test_class_conditional_training_with_dropout(tmp_path):
 def test_ddp_two_cpu_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29531", "-m", "vidiff.cli", "train", "configs/vdm_tiny.yaml",
+           "--master_port=29531", "-m", "vidiff.cli", "train", str(ROOT / "configs" / "vdm_tiny.yaml"),
            *sum([["--set", s] for s in TINY + [f"train.out_dir={tmp_path}", "train.steps=4",
                                                  "train.ckpt_every=2"]], [])]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
-                       cwd=Path(__file__).resolve().parents[1])
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     ck = latest_checkpoint(tmp_path / "checkpoints")
     state = json.loads((ck / "trainer_state.json").read_text())
