@@ -1,0 +1,236 @@
+"""LVDM's 3D video autoencoder: ``z = E(x)`` with ``x`` ``(B, 3, L, H, W)`` and ``z``
+``(B, c, L / f_t, H / f_s, W / f_s)``.
+
+* Every 3D convolution pads by *replicating* edge frames/pixels (LVDM), and every normalisation
+  is per frame, so the encoder is temporally shift-equivariant: shifting the input by ``f_t``
+  frames shifts the latent by one frame (away from the ends).
+* KL (VAE) or plain bottleneck; a latent scale factor measured on data is kept in the config.
+* :meth:`encode_chunked` / :meth:`decode_chunked` process long videos window by window with the
+  overlap the temporal receptive field needs, so memory stays bounded for any length and the
+  result equals whole-clip coding within float tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from ..nn import group_norm
+from .modeling import ModelMixin
+
+__all__ = ["VideoAutoencoderConfig", "VideoAutoencoder", "DiagonalGaussian"]
+
+
+@dataclass
+class VideoAutoencoderConfig:
+    in_channels: int = 3
+    base_channels: int = 32
+    #: channel multiplier per level; there are ``len(channel_mult) - 1`` downsamplings
+    channel_mult: tuple[int, ...] = (1, 2, 4)
+    num_res_blocks: int = 1
+    latent_channels: int = 4
+    #: spatial and temporal compression; powers of two, f_s <= 2 ** (levels - 1)
+    spatial_factor: int = 4
+    temporal_factor: int = 4
+    #: "kl" (VAE, sampled latents) or "plain" (deterministic)
+    bottleneck: str = "kl"
+    #: multiply latents by this before diffusion (1 / std measured on data)
+    scale_factor: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+
+class FrameNorm(nn.Module):
+    """GroupNorm applied to each frame of ``(B, C, F, H, W)`` separately (no mixing over time)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.norm = group_norm(ch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B = x.shape[0]
+        y = self.norm(rearrange(x, "b c f h w -> (b f) c h w"))
+        return rearrange(y, "(b f) c h w -> b c f h w", b=B)
+
+
+def conv3d(cin: int, cout: int, k: int = 3, stride: tuple[int, int, int] = (1, 1, 1)) -> nn.Conv3d:
+    """3D convolution with replicate padding (LVDM)."""
+    return nn.Conv3d(cin, cout, k, stride=stride, padding=k // 2, padding_mode="replicate")
+
+
+class ResBlock3D(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.n1, self.c1 = FrameNorm(cin), conv3d(cin, cout)
+        self.n2, self.c2 = FrameNorm(cout), conv3d(cout, cout)
+        self.skip = nn.Identity() if cin == cout else nn.Conv3d(cin, cout, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.c1(F.silu(self.n1(x)))
+        return self.skip(x) + self.c2(F.silu(self.n2(h)))
+
+
+class DiagonalGaussian:
+    """``N(mean, exp(logvar))`` per latent element, from ``(B, 2c, ...)`` moments."""
+
+    def __init__(self, moments: Tensor):
+        self.mean, logvar = moments.chunk(2, dim=1)
+        self.logvar = logvar.clamp(-30, 20)
+        self.std = torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        e = torch.randn(self.mean.shape, generator=generator, device=self.mean.device,
+                        dtype=self.mean.dtype)
+        return self.mean + self.std * e
+
+    def kl(self) -> Tensor:
+        """KL to N(0, I), summed over latent elements, mean over the batch."""
+        kl = 0.5 * (self.mean ** 2 + self.logvar.exp() - 1 - self.logvar)
+        return kl.flatten(1).sum(1).mean()
+
+
+def _factors(cfg: VideoAutoencoderConfig) -> tuple[list[int], list[int]]:
+    """Per-downsampling (temporal, spatial) strides, temporal ones first."""
+    n = len(cfg.channel_mult) - 1
+    ns, nt = int(math.log2(cfg.spatial_factor)), int(math.log2(cfg.temporal_factor))
+    if 2 ** ns != cfg.spatial_factor or 2 ** nt != cfg.temporal_factor:
+        raise ValueError("spatial_factor and temporal_factor must be powers of two")
+    if ns > n or nt > n:
+        raise ValueError(f"{n} downsamplings cannot reach f_s={cfg.spatial_factor}, "
+                         f"f_t={cfg.temporal_factor}; add levels to channel_mult")
+    return [2 if i < nt else 1 for i in range(n)], [2 if i < ns else 1 for i in range(n)]
+
+
+class VideoAutoencoder(ModelMixin):
+    """``encode(x) -> DiagonalGaussian | Tensor``, ``decode(z) -> x``, ``forward(x) -> (x_rec,
+    posterior)``. ``x`` in ``[-1, 1]``, ``L`` divisible by ``f_t`` and ``H, W`` by ``f_s``."""
+
+    config_class = VideoAutoencoderConfig
+
+    def __init__(self, config: VideoAutoencoderConfig):
+        super().__init__()
+        self.config = c = config
+        if c.bottleneck not in ("kl", "plain"):
+            raise ValueError("bottleneck must be 'kl' or 'plain'")
+        ts, ss = _factors(c)
+        chs = [c.base_channels * m for m in c.channel_mult]
+        # encoder
+        self.enc_in = conv3d(c.in_channels, chs[0])
+        enc: list[nn.Module] = []
+        cur = chs[0]
+        for i, ch in enumerate(chs):
+            for _ in range(c.num_res_blocks):
+                enc.append(ResBlock3D(cur, ch))
+                cur = ch
+            if i < len(chs) - 1:
+                enc.append(conv3d(cur, cur, 3, stride=(ts[i], ss[i], ss[i])))
+        self.encoder = nn.Sequential(*enc, ResBlock3D(cur, cur), FrameNorm(cur), nn.SiLU())
+        zc = c.latent_channels * (2 if c.bottleneck == "kl" else 1)
+        self.enc_out = conv3d(cur, zc)
+        # decoder (mirror)
+        self.dec_in = conv3d(c.latent_channels, cur)
+        dec: list[nn.Module] = [ResBlock3D(cur, cur)]
+        for i in reversed(range(len(chs))):
+            for _ in range(c.num_res_blocks):
+                dec.append(ResBlock3D(cur, chs[i]))
+                cur = chs[i]
+            if i > 0:
+                dec.append(_Upsample3D(cur, ts[i - 1], ss[i - 1]))
+        self.decoder = nn.Sequential(*dec, FrameNorm(cur), nn.SiLU())
+        self.dec_out = conv3d(cur, c.in_channels)
+
+    @property
+    def factors(self) -> tuple[int, int]:
+        return self.config.temporal_factor, self.config.spatial_factor
+
+    def _check(self, x: Tensor) -> None:
+        ft, fs = self.factors
+        if x.ndim != 5:
+            raise ValueError(f"expected a video (B, C, F, H, W), got {tuple(x.shape)}")
+        if x.shape[2] % ft or x.shape[3] % fs or x.shape[4] % fs:
+            raise ValueError(f"frames ({x.shape[2]}) must be divisible by f_t={ft} and H, W "
+                             f"({x.shape[3]}x{x.shape[4]}) by f_s={fs}")
+
+    def encode(self, x: Tensor) -> DiagonalGaussian | Tensor:
+        self._check(x)
+        m = self.enc_out(self.encoder(self.enc_in(x)))
+        return DiagonalGaussian(m) if self.config.bottleneck == "kl" else m
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.dec_out(self.decoder(self.dec_in(z)))
+
+    def forward(self, x: Tensor, sample: bool = True, generator: torch.Generator | None = None
+                ) -> tuple[Tensor, DiagonalGaussian | None]:
+        post = self.encode(x)
+        if isinstance(post, DiagonalGaussian):
+            z = post.sample(generator) if sample else post.mean
+            return self.decode(z), post
+        return self.decode(post), None
+
+    def latents(self, x: Tensor) -> Tensor:
+        """Scaled deterministic latents for diffusion (posterior mean times ``scale_factor``)."""
+        post = self.encode(x)
+        z = post.mean if isinstance(post, DiagonalGaussian) else post
+        return z * self.config.scale_factor
+
+    # -- chunked coding --------------------------------------------------------------------
+    def temporal_receptive_field(self) -> int:
+        """Latent frames of context each side that make chunked coding match whole-clip coding
+        (each stride-1 3-tap conv adds one frame at its own rate; we count it in latent
+        frames, rounded up, plus one for safety)."""
+        ft = self.config.temporal_factor
+        frames = 0.0  # in input frames
+        rate = 1
+        for mod in [self.enc_in, *self.encoder.modules(), self.enc_out]:
+            if isinstance(mod, nn.Conv3d) and mod.kernel_size[0] > 1:
+                frames += rate * (mod.kernel_size[0] // 2)
+                rate *= mod.stride[0]
+        return int(math.ceil(frames / ft)) + 1
+
+    @torch.no_grad()
+    def encode_chunked(self, x: Tensor, chunk: int = 4, overlap: int | None = None) -> Tensor:
+        """Posterior-mean latents of a long video, ``chunk`` latent frames at a time with
+        ``overlap`` latent frames of context each side (default: the receptive field)."""
+        ft = self.config.temporal_factor
+        self._check(x)
+        ov = self.temporal_receptive_field() if overlap is None else overlap
+        L = x.shape[2] // ft
+        outs = []
+        for s in range(0, L, chunk):
+            e = min(L, s + chunk)
+            a, b = max(0, s - ov), min(L, e + ov)
+            post = self.encode(x[:, :, a * ft:b * ft])
+            z = post.mean if isinstance(post, DiagonalGaussian) else post
+            outs.append(z[:, :, s - a:s - a + (e - s)])
+        return torch.cat(outs, dim=2)
+
+    @torch.no_grad()
+    def decode_chunked(self, z: Tensor, chunk: int = 4, overlap: int | None = None):
+        """Yield decoded frames ``(B, C, chunk * f_t, H, W)`` window by window (so a caller can
+        stream them to a file); concatenated they equal :meth:`decode` within tolerance."""
+        ft = self.config.temporal_factor
+        ov = self.temporal_receptive_field() if overlap is None else overlap
+        L = z.shape[2]
+        for s in range(0, L, chunk):
+            e = min(L, s + chunk)
+            a, b = max(0, s - ov), min(L, e + ov)
+            x = self.decode(z[:, :, a:b])
+            yield x[:, :, (s - a) * ft:(e - a) * ft]
+
+
+class _Upsample3D(nn.Module):
+    """Nearest-neighbour upsampling by ``(t, s, s)`` then a replicate-padded 3D conv."""
+
+    def __init__(self, ch: int, t: int, s: int):
+        super().__init__()
+        self.t, self.s = t, s
+        self.conv = conv3d(ch, ch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.t > 1 or self.s > 1:
+            x = F.interpolate(x, scale_factor=(self.t, self.s, self.s), mode="nearest")
+        return self.conv(x)
