@@ -75,3 +75,21 @@ def test_reconstruction_guidance_gradient_formula():
     expect = xhat[0, 0, :, 0, 0] - 3.0 * alpha / 2 * grad
     assert torch.allclose(out[0, 0, 1:, 0, 0], expect[1:], atol=1e-5)
     assert out[0, 0, 0, 0, 0] == 1.0
+
+
+def test_pipeline_extension_keeps_context_frames(tmp_path):
+    from vidiff.models import UNet3D, UNet3DConfig
+    from vidiff.config import ExperimentConfig
+    from vidiff.pipelines import VideoDiffusionPipeline
+    exp = ExperimentConfig()
+    exp.data.moving_shapes.size, exp.data.moving_shapes.num_frames = 16, 4
+    net = UNet3D(UNet3DConfig(model_channels=8, channel_mult=(1, 2), num_res_blocks=1,
+                              attention_levels=(1,), head_channels=8))
+    pipe = VideoDiffusionPipeline(net, exp.diffusion, exp)
+    clip = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    for method in ("replacement", "reconstruction"):
+        out = pipe.extend(clip, total_frames=8, context_frames=2, num_inference_steps=3,
+                          conditioning_method=method, progress=False)
+        assert out.shape == (1, 8, 16, 16, 3)
+        first = ((clip[0] + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+        assert (out[0, :4] == first).all()  # the given clip comes back unchanged

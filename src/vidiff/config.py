@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from .data.moving_shapes import MovingShapesConfig
+from .diffusion.masks import FrameMaskConfig
 from .diffusion.schedules import ScheduleConfig
 
 __all__ = ["ConfigError", "DiffusionConfig", "DataConfig", "TrainConfig", "SampleConfig",
@@ -35,6 +36,8 @@ class DiffusionConfig:
     clip: float | None = 1.0
     #: probability of dropping the class/text condition in training (classifier-free guidance)
     cond_drop_prob: float = 0.1
+    #: frame-conditioned training: the mix of given-frame masks (none / prefix / sparse / first)
+    frame_masks: FrameMaskConfig = field(default_factory=FrameMaskConfig)
 
 
 @dataclass

@@ -80,13 +80,17 @@ class VideoDiffusionPipeline:
                  fps: float | None = None, generator: torch.Generator | None = None,
                  given_frames: Tensor | None = None, given_mask: Tensor | None = None,
                  conditioning_method: str = "reconstruction", guidance_weight: float = 2.0,
+                 cond_t: float | None = None,
                  output_type: str = "np", progress: bool = True, autocast: bool = False,
                  **sampler_kw: Any):
         """Generate ``num_videos`` clips.
 
         ``given_frames`` ``(N, C, F, H, W)`` in ``[-1, 1]`` with bool ``given_mask`` ``(N, F)``
         conditions on known frames (extension, interpolation) by ``conditioning_method``
-        (``"replacement"`` or ``"reconstruction"`` with weight ``guidance_weight``).
+        (``"replacement"`` or ``"reconstruction"`` with weight ``guidance_weight``). ``cond_t``
+        is the given frames' noise level: ``None`` noises them to the current ``t`` (a model
+        trained without given frames, VDM); a float (0 = clean) for models trained with frame
+        masks, whose mask channel is then set too.
         """
         s = self.experiment.sample
         sampler = sampler or s.sampler
@@ -122,7 +126,8 @@ class VideoDiffusionPipeline:
                 raise ValueError("given_frames needs given_mask (N, F)")
             den = FrameConditioning(den, self.schedule, given_frames.to(dev).float(),
                                     given_mask.to(dev), method=conditioning_method,
-                                    weight=guidance_weight, pass_mask=getattr(mc, "mask_channel", False),
+                                    weight=guidance_weight, cond_t=cond_t,
+                                    pass_mask=getattr(mc, "mask_channel", False),
                                     generator=generator)
         z = torch.randn(shape, generator=generator).to(dev)
         x = sample(sampler, den, self.schedule, z, steps, generator=generator, progress=progress,

@@ -31,6 +31,7 @@ from ..config import ExperimentConfig, to_dict
 from ..data.datasets import (ImageFolderDataset, MovingShapesDataset, VideoFolderDataset,
                              collate)
 from ..diffusion import build_schedule, diffusion_loss
+from ..diffusion.masks import sample_frame_masks
 from ..models.modeling import MODEL_REGISTRY, ModelMixin
 from .checkpoint import latest_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
 
@@ -219,6 +220,16 @@ class Trainer:
             batch = self.batch(step, micro)
             x0 = batch["video"].to(self.device)
             cond = self._cond(batch, g)
+            given, cond_t = None, 0.0
+            if dc.frame_masks.active:  # frame-conditioned training (prediction, interpolation, ...)
+                F_ = x0.shape[2] - self.cfg.data.joint_images
+                given, cond_t = sample_frame_masks(dc.frame_masks, x0.shape[0], F_, g)
+                if self.cfg.data.joint_images:  # appended images are never given
+                    given = torch.cat([given, torch.zeros(x0.shape[0], self.cfg.data.joint_images,
+                                                          dtype=torch.bool)], dim=1)
+                given, cond_t = given.to(self.device), cond_t.to(self.device)
+                if getattr(self.model.config, "mask_channel", False):
+                    cond["frame_mask"] = given
             tt = self.schedule.sample_t((x0.shape[0],), generator=g).to(self.device)
             noise = torch.randn(x0.shape, generator=g).to(self.device)
             sync = contextlib.nullcontext()
@@ -228,7 +239,7 @@ class Trainer:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.bf16):
                     loss = diffusion_loss(self.net, self.schedule, x0, prediction=dc.prediction,
                                           weighting=dc.weighting, snr_gamma=dc.snr_gamma,
-                                          t=tt, noise=noise, **cond)
+                                          t=tt, noise=noise, given=given, cond_t=cond_t, **cond)
                 (loss / t.grad_accum).backward()
             total += loss.item() / t.grad_accum
         if t.grad_clip:
