@@ -61,6 +61,17 @@ def _steps(ts: Tensor, progress: bool, desc: str):
     return tqdm(pairs, desc=desc, disable=not progress, leave=False)
 
 
+def _ancestral_step(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, tt: Tensor,
+                    ss: Tensor, gamma: float, generator: torch.Generator | None) -> Tensor:
+    """One step ``t -> s`` with variance ``(var_post)^(1 - gamma) (var_fwd)^gamma``; the step to
+    ``s = 0`` returns the posterior mean (``x0_hat``)."""
+    mean, var_post, var_fwd = posterior(schedule, z, denoiser(z, tt), tt, ss)
+    if float(ss[0]) <= 0:
+        return mean
+    var = var_post.clamp_min(1e-20) ** (1 - gamma) * var_fwd.clamp_min(1e-20) ** gamma
+    return mean + var.sqrt() * _noise(z, generator)
+
+
 @torch.no_grad()
 def sample_ancestral(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tensor, *,
                      gamma: float = 0.0, generator: torch.Generator | None = None,
@@ -70,14 +81,7 @@ def sample_ancestral(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts:
     ``gamma = 0`` is the posterior variance (DDPM's ``beta_tilde``), ``gamma = 1`` the forward one.
     """
     for t, s in _steps(ts, progress, "ancestral"):
-        tt, ss = _bt(t, z), _bt(s, z)
-        x0 = denoiser(z, tt)
-        mean, var_post, var_fwd = posterior(schedule, z, x0, tt, ss)
-        if s <= 0:
-            z = mean
-            continue
-        var = var_post.clamp_min(1e-20) ** (1 - gamma) * var_fwd.clamp_min(1e-20) ** gamma
-        z = mean + var.sqrt() * _noise(z, generator)
+        z = _ancestral_step(denoiser, schedule, z, _bt(t, z), _bt(s, z), gamma, generator)
     return z
 
 
@@ -123,14 +127,10 @@ def sample_pc(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tensor
     """VDM's predictor-corrector sampler: an ancestral step, then ``corrector_steps`` Langevin
     corrections ``z_s <- z_s - 1/2 delta sigma_s eps_hat(z_s) + sqrt(delta) sigma_s eps'``."""
     for t, s in _steps(ts, progress, "pc"):
-        tt, ss = _bt(t, z), _bt(s, z)
-        x0 = denoiser(z, tt)
-        mean, var_post, var_fwd = posterior(schedule, z, x0, tt, ss)
+        ss = _bt(s, z)
+        z = _ancestral_step(denoiser, schedule, z, _bt(t, z), ss, gamma, generator)
         if s <= 0:
-            z = mean
             continue
-        var = var_post.clamp_min(1e-20) ** (1 - gamma) * var_fwd.clamp_min(1e-20) ** gamma
-        z = mean + var.sqrt() * _noise(z, generator)
         a_s, s_s = schedule.alpha_sigma(ss)
         for _ in range(corrector_steps):
             eps = eps_from_x0(z, denoiser(z, ss), a_s, s_s)
