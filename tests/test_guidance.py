@@ -93,3 +93,19 @@ def test_pipeline_extension_keeps_context_frames(tmp_path):
         assert out.shape == (1, 8, 16, 16, 3)
         first = ((clip[0] + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
         assert (out[0, :4] == first).all()  # the given clip comes back unchanged
+
+
+def test_unconditional_guidance_formula():
+    """LVDM: x~ = (1 + w) x_c - w x_u, x_u from the same network with the mask dropped."""
+    s = build_schedule(ScheduleConfig(kind="cosine"))
+    x = torch.zeros(1, 1, 3, 1, 1)
+    mask = frame_mask(3, [0])
+
+    def den(z, t, frame_mask=None):
+        return torch.full_like(z, 2.0 if frame_mask.any() else 0.5)
+
+    fc = FrameConditioning(den, s, x, mask, method="replacement", cond_t=0.0, pass_mask=True,
+                           uncond_weight=1.5)
+    out = fc(torch.randn(1, 1, 3, 1, 1), torch.tensor([0.5]))
+    assert torch.allclose(out[0, 0, 1:], torch.full((2, 1, 1), 2.5 * 2.0 - 1.5 * 0.5))
+    assert out[0, 0, 0].item() == 0.0

@@ -24,9 +24,14 @@ from .losses import noise_given_frames
 from .parameterization import expand_like
 from .schedules import NoiseSchedule
 
-__all__ = ["ClassifierFreeGuidance", "FrameConditioning", "frame_mask"]
+__all__ = ["ClassifierFreeGuidance", "FrameConditioning", "frame_mask", "guide"]
 
 Denoiser = Callable[..., Tensor]
+
+
+def guide(x_cond: Tensor, x_uncond: Tensor, w: float) -> Tensor:
+    """``(1 + w) x_c - w x_u``: classifier-free and LVDM's unconditional guidance alike."""
+    return (1 + w) * x_cond - w * x_uncond
 
 
 class ClassifierFreeGuidance:
@@ -51,7 +56,7 @@ class ClassifierFreeGuidance:
         else:
             xc = self.denoiser(z, t, **self.cond, **extra)
             xu = self.denoiser(z, t, **self.uncond, **extra)
-        return (1 + self.scale) * xc - self.scale * xu
+        return guide(xc, xu, self.scale)
 
 
 def frame_mask(num_frames: int, given: list[int] | range, batch: int = 1,
@@ -80,13 +85,15 @@ class FrameConditioning:
             ``s`` and the network sees a per-frame ``t`` (models trained with given frames; LVDM's
             conditional latent perturbation is ``s > 0``).
         pass_mask: also call the denoiser with ``frame_mask=mask`` (mask-channel models).
+        uncond_weight: LVDM's unconditional guidance ``x~ = (1 + w) x_c - w x_u``, where ``x_u`` is
+            the same network with no frame given (all-zero mask, nothing written into ``z``).
         generator: for the noise written into the given frames.
     """
 
     def __init__(self, denoiser: Denoiser, schedule: NoiseSchedule, x_given: Tensor,
                  mask: Tensor, method: str = "reconstruction", weight: float = 2.0,
                  cond_t: float | None = None, pass_mask: bool = False,
-                 generator: torch.Generator | None = None):
+                 uncond_weight: float = 0.0, generator: torch.Generator | None = None):
         if method not in ("replacement", "reconstruction"):
             raise ValueError(f"unknown frame conditioning method {method!r}; "
                              "choose replacement or reconstruction")
@@ -96,6 +103,7 @@ class FrameConditioning:
         self.denoiser, self.schedule, self.x, self.mask = denoiser, schedule, x_given, mask.bool()
         self.method, self.weight, self.cond_t = method, weight, cond_t
         self.pass_mask, self.generator = pass_mask, generator
+        self.uncond_weight = uncond_weight
         self._m = self.mask[:, None, :, None, None].to(x_given.dtype)
 
     def _noised_given(self, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -124,5 +132,11 @@ class FrameConditioning:
                 (grad,) = torch.autograd.grad(err, zb)
             alpha, _ = self.schedule.alpha_sigma(t)
             x0 = x0.detach() - (self.weight * expand_like(alpha, z) / 2) * grad * (1 - m)
+        if self.uncond_weight:
+            ukw = dict(extra)
+            if self.pass_mask:
+                ukw["frame_mask"] = torch.zeros_like(self.mask)
+            xu = self.denoiser(z, t, **ukw)
+            x0 = guide(x0, xu, self.uncond_weight)
         # keep the given frames exact in the estimate so the sampler converges onto them
         return x0 * (1 - m) + self.x * m
