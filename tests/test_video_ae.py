@@ -63,3 +63,23 @@ def test_kl_and_plain_bottlenecks_and_save_load(tmp_path, ae):
     back = load_model(tmp_path / "ae")
     with torch.no_grad():
         assert torch.equal(back.encode(x).mean, ae.encode(x).mean)
+
+
+def test_latent_diffusion_trains_and_samples_pixels(tmp_path):
+    """LVDM's pipeline: a frozen autoencoder in front of the U-Net, carried in the checkpoint."""
+    from test_training import tiny
+    from vidiff.pipelines import VideoDiffusionPipeline
+    from vidiff.training import Trainer
+    ae = VideoAutoencoder(VideoAutoencoderConfig(**{**CFG.__dict__, "scale_factor": 0.5}))
+    ae.save_pretrained(tmp_path / "ae")
+    cfg = tiny(tmp_path / "run", "train.steps=2", "train.ckpt_every=2",
+               f"autoencoder={tmp_path / 'ae'}", "model.in_channels=4", "model.out_channels=4",
+               "model.channel_mult=[1]", "model.attention_levels=[0]",
+               "model.temporal_attention_levels=[0]", "diffusion.clip=null",
+               "data.moving_shapes.num_frames=8")
+    res = Trainer(cfg).fit()
+    assert (res.checkpoint / "autoencoder" / "model.safetensors").is_file()
+    pipe = VideoDiffusionPipeline.from_pretrained(res.checkpoint)
+    assert pipe.sample_shape(1, None) == (1, 4, 2, 4, 4)
+    out = pipe(num_videos=1, num_inference_steps=2, progress=False)
+    assert out.shape == (1, 8, 16, 16, 3)

@@ -105,6 +105,9 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    #: latent diffusion (LVDM): a trained VideoAutoencoder directory; the denoiser then works on
+    #: its scaled latents and checkpoints carry a copy of it in ``autoencoder/``
+    autoencoder: str | None = None
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:

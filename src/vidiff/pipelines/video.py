@@ -38,8 +38,10 @@ class VideoDiffusionPipeline:
     """
 
     def __init__(self, model: ModelMixin, diffusion: DiffusionConfig,
-                 experiment: ExperimentConfig | None = None):
+                 experiment: ExperimentConfig | None = None, autoencoder: ModelMixin | None = None):
         self.model = model.eval()
+        #: latent diffusion: the denoiser works on ``autoencoder.latents(x)``; outputs are decoded
+        self.autoencoder = autoencoder.eval() if autoencoder is not None else None
         self.diffusion = diffusion
         self.experiment = experiment or ExperimentConfig()
         self.schedule = build_schedule(diffusion.schedule)
@@ -54,7 +56,8 @@ class VideoDiffusionPipeline:
         if (d / "pipeline.json").is_file():
             exp = from_dict(ExperimentConfig, json.loads((d / "pipeline.json").read_text()),
                             "pipeline")
-        return cls(model, exp.diffusion, exp)
+        ae = load_model(d / "autoencoder", map_location=device) if (d / "autoencoder").is_dir() else None
+        return cls(model, exp.diffusion, exp, ae)
 
     @property
     def device(self) -> torch.device:
@@ -66,6 +69,12 @@ class VideoDiffusionPipeline:
         size = d.moving_shapes.size if d.kind == "moving_shapes" else d.size
         F = num_frames or self.experiment.sample.num_frames or (
             d.moving_shapes.num_frames if d.kind == "moving_shapes" else d.num_frames)
+        if self.autoencoder is not None:
+            ft, fs = self.autoencoder.factors
+            if F % ft or size % fs:
+                raise ValueError(f"num_frames ({F}) must be divisible by f_t={ft} and the size "
+                                 f"({size}) by f_s={fs}")
+            return (num_videos, c.out_channels, F // ft, size // fs, size // fs)
         return (num_videos, c.out_channels, F, size, size)
 
     def denoiser(self, autocast: bool = False, **cond: Any) -> NetworkDenoiser:
@@ -132,12 +141,20 @@ class VideoDiffusionPipeline:
         z = torch.randn(shape, generator=generator).to(dev)
         x = sample(sampler, den, self.schedule, z, steps, generator=generator, progress=progress,
                    **sampler_kw)
+        if self.autoencoder is not None:
+            x = self.decode_latents(x)
         x = x.clamp(-1, 1)
         if output_type == "pt":
             return x
         if output_type != "np":
             raise ValueError("output_type must be 'np' or 'pt'")
         return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+
+    @torch.no_grad()
+    def decode_latents(self, z: Tensor, chunk: int = 4) -> Tensor:
+        """Scaled latents ``(N, c, l, h, w)`` -> pixels ``(N, C, l * f_t, H, W)``, chunk by chunk."""
+        z = z / self.autoencoder.config.scale_factor
+        return torch.cat(list(self.autoencoder.decode_chunked(z, chunk=chunk)), dim=2)
 
     def extend(self, video: Tensor, total_frames: int, context_frames: int | None = None,
                **kw: Any) -> np.ndarray:

@@ -57,7 +57,7 @@ def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 
 def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, torch.Tensor],
                     optimizer: torch.optim.Optimizer, trainer_state: dict, pipeline: dict,
-                    keep: int = 2) -> Path:
+                    keep: int = 2, submodels: dict | None = None) -> Path:
     """Write checkpoint ``root/step_{step:06d}`` atomically and point ``root/latest`` at it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,11 @@ def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, 
     save_file(opt_t, str(tmp / "optimizer.safetensors"))
     (tmp / "trainer_state.json").write_text(json.dumps({**trainer_state, "optimizer": opt_meta}))
     (tmp / "pipeline.json").write_text(json.dumps(pipeline, indent=2))
-    for f in tmp.iterdir():
+    for name, sub in (submodels or {}).items():  # e.g. the frozen autoencoder of a latent model
+        sub.save_pretrained(tmp / name)
+    for f in tmp.rglob("*"):
+        if f.is_dir():
+            continue
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
     final = root / name

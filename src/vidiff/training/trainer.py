@@ -122,6 +122,11 @@ class Trainer:
         self.model = (model or build_model(cfg.model)).to(self.device)
         self.schedule = build_schedule(cfg.diffusion.schedule)
         self.dataset = dataset if dataset is not None else build_dataset(cfg)
+        self.autoencoder = None
+        if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
+            from ..models.modeling import load_model
+            self.autoencoder = load_model(cfg.autoencoder, map_location="cpu").to(self.device).eval()
+            self.autoencoder.requires_grad_(False)
         self.images = None
         if cfg.data.joint_images:
             self.images = (ImageFolderDataset(cfg.data.image_path, cfg.data.size, cfg.data.on_error)
@@ -219,6 +224,9 @@ class Trainer:
             torch.manual_seed(_mix(t.seed, step, micro, self.rank, 2))  # dropout
             batch = self.batch(step, micro)
             x0 = batch["video"].to(self.device)
+            if self.autoencoder is not None:
+                with torch.no_grad():
+                    x0 = self.autoencoder.latents(x0)
             cond = self._cond(batch, g)
             given, cond_t = None, 0.0
             if dc.frame_masks.active:  # frame-conditioned training (prediction, interpolation, ...)
@@ -266,7 +274,8 @@ class Trainer:
         return save_checkpoint(self.out / "checkpoints", self.step, model=self.model,
                                ema_state=self.ema.state_dict(), optimizer=self.opt,
                                trainer_state=state, pipeline=to_dict(self.cfg),
-                               keep=self.cfg.train.keep_checkpoints)
+                               keep=self.cfg.train.keep_checkpoints,
+                               submodels={"autoencoder": self.autoencoder} if self.autoencoder else None)
 
     def resume(self, path: str | Path | None = None) -> bool:
         """Load ``path`` (or ``out_dir/checkpoints/latest``); False if there is none."""
