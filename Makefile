@@ -9,7 +9,6 @@ TORCH_CONSTRAINT ?= -c constraints/cpu.txt
 
 $(BIN)/vidiff: pyproject.toml constraints/cpu.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_CONSTRAINT) -e ".[test]"
 	@touch $@
 
