@@ -83,3 +83,62 @@ def test_latent_diffusion_trains_and_samples_pixels(tmp_path):
     assert pipe.sample_shape(1, None) == (1, 4, 2, 4, 4)
     out = pipe(num_videos=1, num_inference_steps=2, progress=False)
     assert out.shape == (1, 8, 16, 16, 3)
+
+
+AE_TINY = ["task=autoencoder", "model={type: VideoAutoencoder, base_channels: 8, "
+           "channel_mult: [1, 2, 2], spatial_factor: 4, temporal_factor: 2, latent_channels: 4}",
+           "data.moving_shapes.size=16", "data.moving_shapes.num_frames=4",
+           "train.batch_size=2", "train.lr=1e-3", "train.warmup_steps=1", "train.progress=false",
+           "train.tensorboard=false", "train.log_every=2", "train.bf16=false"]
+
+
+def _ae_cfg(tmp_path, *extra):
+    from vidiff.config import load_config
+    return load_config(None, AE_TINY + [f"train.out_dir={tmp_path}", *extra])
+
+
+def test_autoencoder_training_with_discriminator_resumes_exactly(tmp_path):
+    from vidiff.training import Trainer
+    extra = ["autoencoder_loss.disc_weight=0.5", "autoencoder_loss.disc_start=2",
+             "autoencoder_loss.disc_channels=8", "train.steps=6", "train.ckpt_every=3"]
+    a = Trainer(_ae_cfg(tmp_path / "a", *extra))
+    ra = a.fit()
+    b = Trainer(_ae_cfg(tmp_path / "b", *extra))
+    rb1 = b.fit(steps=3)
+    b2 = Trainer(_ae_cfg(tmp_path / "b", *extra))
+    rb2 = b2.fit()
+    assert ra.losses == rb1.losses + rb2.losses
+    for k, v in a.task.disc.state_dict().items():
+        assert torch.equal(v, b2.task.disc.state_dict()[k]), k
+    assert "d_loss" in (tmp_path / "a" / "log.csv").read_text().splitlines()[0]
+    ck = ra.checkpoint
+    assert (ck / "task.safetensors").is_file()
+    ae = load_model(ck)
+    assert ae.config.scale_factor != 1.0  # measured on data at save time
+
+
+def test_perceptual_loss_loads_local_weights(tmp_path, caplog):
+    from safetensors.torch import save_file
+    from vidiff.nn.perceptual import LPIPS, load_perceptual
+    assert load_perceptual(None) is None
+    with pytest.raises(FileNotFoundError):
+        load_perceptual(tmp_path / "missing.safetensors")
+    ref = LPIPS()
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()
+               if k not in ("shift", "scale")}, str(tmp_path / "lpips.safetensors"))
+    m = load_perceptual(tmp_path / "lpips.safetensors")
+    x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        m.lin0.weight.abs_()  # LPIPS heads are non-negative
+        assert torch.allclose(m(x, x), torch.zeros(2), atol=1e-6)
+        assert (m(x, y) != 0).all()
+        assert m(x[:, :, None].expand(2, 3, 2, 32, 32), y[:, :, None].expand(2, 3, 2, 32, 32)).shape == (2,)
+    save_file({"lin0.weight": torch.zeros(1, 64, 1, 1)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(ValueError, match="missing"):
+        load_perceptual(tmp_path / "bad.safetensors")
+    # a run asking for LPIPS without a file trains without it and says so
+    import logging
+    from vidiff.training import Trainer
+    with caplog.at_level(logging.WARNING):
+        Trainer(_ae_cfg(tmp_path / "run", "autoencoder_loss.perceptual_weight=1.0", "train.steps=1"))
+    assert "perceptual loss is OFF" in caplog.text

@@ -97,6 +97,26 @@ class SampleConfig:
 
 
 @dataclass
+class AutoencoderLossConfig:
+    """Losses of a ``task: autoencoder`` run (LVDM's video autoencoder)."""
+
+    #: l1 | mse
+    reconstruction: str = "l1"
+    kl_weight: float = 1e-6
+    #: LPIPS weight; needs ``perceptual_weights`` (a local .safetensors file), otherwise off
+    perceptual_weight: float = 0.0
+    perceptual_weights: str | None = None
+    #: 3D patch discriminator (hinge loss, adaptive weight) from step ``disc_start``; 0 = off
+    disc_weight: float = 0.0
+    disc_start: int = 2000
+    disc_channels: int = 32
+    disc_layers: int = 2
+    disc_lr: float = 2e-4
+    #: batches used to measure the latent scale factor (1 / std) at each checkpoint
+    scale_batches: int = 4
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     #: the denoiser: ``type`` (a model class, e.g. UNet3D) plus its config fields
@@ -105,6 +125,9 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    #: what the run trains: ``diffusion`` (a denoiser) or ``autoencoder`` (a VideoAutoencoder)
+    task: str = "diffusion"
+    autoencoder_loss: AutoencoderLossConfig = field(default_factory=AutoencoderLossConfig)
     #: latent diffusion (LVDM): a trained VideoAutoencoder directory; the denoiser then works on
     #: its scaled latents and checkpoints carry a copy of it in ``autoencoder/``
     autoencoder: str | None = None

@@ -57,7 +57,8 @@ def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 
 def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, torch.Tensor],
                     optimizer: torch.optim.Optimizer, trainer_state: dict, pipeline: dict,
-                    keep: int = 2, submodels: dict | None = None) -> Path:
+                    keep: int = 2, submodels: dict | None = None,
+                    task_tensors: dict[str, torch.Tensor] | None = None) -> Path:
     """Write checkpoint ``root/step_{step:06d}`` atomically and point ``root/latest`` at it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,9 @@ def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, 
     save_file(opt_t, str(tmp / "optimizer.safetensors"))
     (tmp / "trainer_state.json").write_text(json.dumps({**trainer_state, "optimizer": opt_meta}))
     (tmp / "pipeline.json").write_text(json.dumps(pipeline, indent=2))
+    if task_tensors:  # e.g. an autoencoder's discriminator and its optimizer
+        save_file({k: v.detach().contiguous().cpu() for k, v in task_tensors.items()},
+                  str(tmp / "task.safetensors"))
     for name, sub in (submodels or {}).items():  # e.g. the frozen autoencoder of a latent model
         sub.save_pretrained(tmp / name)
     for f in tmp.rglob("*"):
@@ -120,5 +124,6 @@ def load_checkpoint(path: str | Path) -> dict:
     out = {"raw": load_file(str(p / "raw.safetensors")),
            "ema": load_file(str(p / "model.safetensors")),
            "optimizer": load_file(str(p / "optimizer.safetensors")),
-           "state": json.loads((p / "trainer_state.json").read_text())}
+           "state": json.loads((p / "trainer_state.json").read_text()),
+           "task": load_file(str(p / "task.safetensors")) if (p / "task.safetensors").is_file() else {}}
     return out

@@ -30,8 +30,7 @@ from tqdm.auto import tqdm
 from ..config import ExperimentConfig, to_dict
 from ..data.datasets import (ImageFolderDataset, MovingShapesDataset, VideoFolderDataset,
                              collate)
-from ..diffusion import build_schedule, diffusion_loss
-from ..diffusion.masks import sample_frame_masks
+from .tasks import build_task
 from ..models.modeling import MODEL_REGISTRY, ModelMixin
 from .checkpoint import latest_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
 
@@ -120,13 +119,15 @@ class Trainer:
             torch.set_num_threads(t.num_threads)
         torch.manual_seed(t.seed)
         self.model = (model or build_model(cfg.model)).to(self.device)
-        self.schedule = build_schedule(cfg.diffusion.schedule)
         self.dataset = dataset if dataset is not None else build_dataset(cfg)
         self.autoencoder = None
         if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
             from ..models.modeling import load_model
             self.autoencoder = load_model(cfg.autoencoder, map_location="cpu").to(self.device).eval()
             self.autoencoder.requires_grad_(False)
+        self.task = build_task(cfg, self.model, self.device, self.autoencoder)
+        self.schedule = getattr(self.task, "schedule", None)
+        self.extra_logs: dict[str, float] = {}
         self.images = None
         if cfg.data.joint_images:
             self.images = (ImageFolderDataset(cfg.data.image_path, cfg.data.size, cfg.data.on_error)
@@ -198,22 +199,9 @@ class Trainer:
         return batch
 
     # -- one step -------------------------------------------------------------------------
-    def _cond(self, batch: dict, g: torch.Generator) -> dict[str, Any]:
-        cond: dict[str, Any] = {}
-        mc = getattr(self.model, "config", None)
-        if "label" in batch and getattr(mc, "num_classes", None) is not None:
-            lab = batch["label"].to(self.device)
-            drop = torch.rand(lab.shape, generator=g) < self.cfg.diffusion.cond_drop_prob
-            cond["class_labels"] = torch.where(drop.to(self.device), mc.num_classes, lab)
-        if "frame_groups" in batch:
-            cond["frame_groups"] = batch["frame_groups"].to(self.device)
-        if getattr(mc, "fps_conditioning", False) and "fps" in batch:
-            cond["fps"] = batch["fps"].to(self.device)
-        return cond
-
     def train_step(self) -> tuple[float, float]:
         """One optimizer step (``grad_accum`` micro-batches). Returns (loss, grad norm)."""
-        t, dc = self.cfg.train, self.cfg.diffusion
+        t = self.cfg.train
         step = self.step
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
@@ -223,31 +211,12 @@ class Trainer:
             g = torch.Generator().manual_seed(_mix(t.seed, step, micro, self.rank, 1))
             torch.manual_seed(_mix(t.seed, step, micro, self.rank, 2))  # dropout
             batch = self.batch(step, micro)
-            x0 = batch["video"].to(self.device)
-            if self.autoencoder is not None:
-                with torch.no_grad():
-                    x0 = self.autoencoder.latents(x0)
-            cond = self._cond(batch, g)
-            given, cond_t = None, 0.0
-            if dc.frame_masks.active:  # frame-conditioned training (prediction, interpolation, ...)
-                F_ = x0.shape[2] - self.cfg.data.joint_images
-                given, cond_t = sample_frame_masks(dc.frame_masks, x0.shape[0], F_, g)
-                if self.cfg.data.joint_images:  # appended images are never given
-                    given = torch.cat([given, torch.zeros(x0.shape[0], self.cfg.data.joint_images,
-                                                          dtype=torch.bool)], dim=1)
-                given, cond_t = given.to(self.device), cond_t.to(self.device)
-                if getattr(self.model.config, "mask_channel", False):
-                    cond["frame_mask"] = given
-            tt = self.schedule.sample_t((x0.shape[0],), generator=g).to(self.device)
-            noise = torch.randn(x0.shape, generator=g).to(self.device)
             sync = contextlib.nullcontext()
             if self.ddp is not None and micro < t.grad_accum - 1:
                 sync = self.ddp.no_sync()
             with sync:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.bf16):
-                    loss = diffusion_loss(self.net, self.schedule, x0, prediction=dc.prediction,
-                                          weighting=dc.weighting, snr_gamma=dc.snr_gamma,
-                                          t=tt, noise=noise, given=given, cond_t=cond_t, **cond)
+                    loss = self.task.loss(self.net, batch, g, step)
                 (loss / t.grad_accum).backward()
             total += loss.item() / t.grad_accum
         if t.grad_clip:
@@ -258,6 +227,7 @@ class Trainer:
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         self.ema.update(self.model, step)
+        self.extra_logs = self.task.after_step(step)
         self.step += 1
         if self.distributed:
             l = torch.tensor([total], device=self.device)
@@ -269,13 +239,15 @@ class Trainer:
     def save(self) -> Path | None:
         if self.rank != 0:
             return None
+        self.task.before_save(self)
         state = {"step": self.step, "seed": self.cfg.train.seed, "world_size": self.world,
                  "time": time.time()}
         return save_checkpoint(self.out / "checkpoints", self.step, model=self.model,
                                ema_state=self.ema.state_dict(), optimizer=self.opt,
                                trainer_state=state, pipeline=to_dict(self.cfg),
                                keep=self.cfg.train.keep_checkpoints,
-                               submodels={"autoencoder": self.autoencoder} if self.autoencoder else None)
+                               submodels={"autoencoder": self.autoencoder} if self.autoencoder else None,
+                               task_tensors=self.task.state_tensors())
 
     def resume(self, path: str | Path | None = None) -> bool:
         """Load ``path`` (or ``out_dir/checkpoints/latest``); False if there is none."""
@@ -287,6 +259,8 @@ class Trainer:
         for k, v in ck["ema"].items():
             self.ema.shadow[k].copy_(v)
         optimizer_from_tensors(self.opt, ck["optimizer"], ck["state"]["optimizer"])
+        if ck.get("task"):
+            self.task.load_state_tensors(ck["task"])
         self.step = int(ck["state"]["step"])
         if self.rank == 0:
             log.info("resumed from %s at step %d", p, self.step)
@@ -297,12 +271,23 @@ class Trainer:
         if self.rank != 0:
             return
         f = self.out / "log.csv"
-        new = not f.exists()
-        with open(f, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
+        header: list[str] = []
+        if f.exists():
+            with open(f, newline="") as fh:
+                header = next(csv.reader(fh), [])
+        if header and set(row) <= set(header):
+            with open(f, "a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=header, restval="").writerow(row)
+        else:  # first row, or new columns (e.g. d_loss once the discriminator starts): rewrite
+            rows = []
+            if header:
+                with open(f, newline="") as fh:
+                    rows = list(csv.DictReader(fh))
+            cols = header + [k for k in row if k not in header]
+            with open(f, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=cols, restval="")
                 w.writeheader()
-            w.writerow(row)
+                w.writerows(rows + [row])
         if self.cfg.train.tensorboard:
             if self._tb is None:
                 try:
@@ -344,7 +329,8 @@ class Trainer:
                 recent = losses[-t.log_every:]
                 row = {"step": self.step, "loss": sum(recent) / len(recent), "grad_norm": gn,
                        "lr": self.lr_at(self.step - 1), "steps_per_s": sps,
-                       "samples_per_s": sps * t.batch_size * t.grad_accum * self.world}
+                       "samples_per_s": sps * t.batch_size * t.grad_accum * self.world,
+                       **self.extra_logs}
                 bar.set_postfix(loss=f"{row['loss']:.4f}", sps=f"{sps:.2f}")
                 self._log(row)
             if self.step % t.ckpt_every == 0 or self.step == target:
