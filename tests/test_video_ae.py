@@ -142,3 +142,20 @@ def test_perceptual_loss_loads_local_weights(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         Trainer(_ae_cfg(tmp_path / "run", "autoencoder_loss.perceptual_weight=1.0", "train.steps=1"))
     assert "perceptual loss is OFF" in caplog.text
+
+
+def test_cli_autoencode_reports_psnr(tmp_path, real_dir):
+    import json
+    import subprocess
+    import sys
+    VideoAutoencoder(CFG).save_pretrained(tmp_path / "ae")
+    r = subprocess.run([sys.executable, "-m", "vidiff.cli", "autoencode", str(real_dir / "box.mp4"),
+                        "--checkpoint", str(tmp_path / "ae"), "--size", "32", "--max-frames", "12",
+                        "--out", str(tmp_path / "rec.mp4")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["frames"] == 12 and rep["latent_shape"] == [4, 3, 8, 8]
+    assert rep["psnr"] > 0 and -1 <= rep["ssim"] <= 1
+    r = subprocess.run([sys.executable, "-m", "vidiff.cli", "autoencode", str(real_dir / "box.mp4"),
+                        "--checkpoint", str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("vidiff: error:")

@@ -217,6 +217,68 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_long(a: argparse.Namespace) -> int:
+    import torch
+
+    from .pipelines.long_video import generate_long
+
+    pipe = _pipe(a.checkpoint, a.device)
+    key = _pipe(a.key_checkpoint, a.device) if a.key_checkpoint else None
+    t0 = time.perf_counter()
+    res = generate_long(pipe, a.frames, a.out, mode=a.mode, context=a.context, stride=a.stride,
+                        key_pipe=key, fps=a.fps, cond_t=a.cond_t, uncond_weight=a.uncond_weight,
+                        generator=torch.Generator().manual_seed(a.seed),
+                        num_inference_steps=a.steps, sampler=a.sampler)
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(res))
+    return 0
+
+
+def cmd_autoencode(a: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from .data.datasets import frames_to_tensor, resize_crop
+    from .data.video_io import VideoWriter, read_video
+    from .evaluation.metrics import psnr, ssim
+    from .models import VideoAutoencoder, load_model
+    from .training.checkpoint import resolve_checkpoint
+
+    try:
+        ae = load_model(resolve_checkpoint(a.checkpoint))
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from e
+    if not isinstance(ae, VideoAutoencoder):
+        raise CLIError(f"{a.checkpoint} holds a {type(ae).__name__}, not a VideoAutoencoder")
+    ae.eval()
+    ft, fs = ae.factors
+    frames = read_video(a.input, num_frames=a.max_frames) if a.max_frames else read_video(a.input)
+    x = frames_to_tensor(frames)
+    if a.size:
+        x = resize_crop(x, a.size)
+    F_, H, W = x.shape[1:]
+    F_, H, W = F_ - F_ % ft, H - H % fs, W - W % fs
+    if F_ == 0:
+        raise CLIError(f"{a.input}: fewer than f_t={ft} frames")
+    x = x[:, :F_, :H, :W][None]
+    ref = ((x[0] + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        z = ae.encode_chunked(x, chunk=a.chunk)
+        outs = []
+        with VideoWriter(a.out, a.fps) as w:
+            for part in ae.decode_chunked(z, chunk=a.chunk):
+                fr = ((part[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+                w.write(fr)
+                outs.append(fr)
+    rec = np.concatenate(outs)
+    report = {"input": str(a.input), "frames": int(F_), "size": [int(H), int(W)],
+              "latent_shape": list(z.shape[1:]), "psnr": psnr(ref, rec), "ssim": ssim(ref, rec),
+              "seconds": round(time.perf_counter() - t0, 2), "out": str(a.out)}
+    print(json.dumps(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidiff", description="Video diffusion models: train, "
                                 "sample, evaluate.")
@@ -264,6 +326,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--json", help="also write the report here")
     e.set_defaults(func=cmd_eval)
+
+    lg = sub.add_parser("long", help="a long video, window by window, streamed to a file")
+    lg.add_argument("checkpoint")
+    lg.add_argument("--frames", type=_positive("--frames"), default=1024)
+    lg.add_argument("--mode", choices=["autoregressive", "hierarchical"], default="autoregressive")
+    lg.add_argument("--context", type=int, help="given frames per window (model-space frames)")
+    lg.add_argument("--stride", type=int, help="hierarchical: key-frame stride")
+    lg.add_argument("--key-checkpoint", help="hierarchical: the key-frame-rate model")
+    lg.add_argument("--cond-t", type=float, default=0.0,
+                    help="noise level s of the given frames (conditional latent perturbation)")
+    lg.add_argument("--uncond-weight", type=float, default=0.0, help="unconditional guidance w")
+    lg.add_argument("--steps", type=_positive("--steps"), default=50)
+    lg.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    lg.add_argument("--seed", type=int, default=0)
+    lg.add_argument("--fps", type=float, default=8.0)
+    lg.add_argument("--device", default="cpu")
+    lg.add_argument("--out", default="long.mp4")
+    lg.set_defaults(func=cmd_long)
+
+    ae = sub.add_parser("autoencode", help="reconstruct a video with a video autoencoder; "
+                        "reports PSNR/SSIM")
+    ae.add_argument("input")
+    ae.add_argument("--checkpoint", required=True, help="a VideoAutoencoder checkpoint")
+    ae.add_argument("--out", default="recon.mp4")
+    ae.add_argument("--size", type=int, help="resize (shorter side) and centre-crop first")
+    ae.add_argument("--max-frames", type=int)
+    ae.add_argument("--chunk", type=_positive("--chunk"), default=4, help="latent frames a window")
+    ae.add_argument("--fps", type=float, default=8.0)
+    ae.set_defaults(func=cmd_autoencode)
 
     d = sub.add_parser("demo", help="sample Moving Shapes clips from the shipped checkpoint")
     d.add_argument("--out", default="demo_out", help="output folder")

@@ -89,7 +89,7 @@ class VideoDiffusionPipeline:
                  fps: float | None = None, generator: torch.Generator | None = None,
                  given_frames: Tensor | None = None, given_mask: Tensor | None = None,
                  conditioning_method: str = "reconstruction", guidance_weight: float = 2.0,
-                 cond_t: float | None = None,
+                 cond_t: float | None = None, uncond_weight: float = 0.0,
                  output_type: str = "np", progress: bool = True, autocast: bool = False,
                  **sampler_kw: Any):
         """Generate ``num_videos`` clips.
@@ -99,7 +99,9 @@ class VideoDiffusionPipeline:
         (``"replacement"`` or ``"reconstruction"`` with weight ``guidance_weight``). ``cond_t``
         is the given frames' noise level: ``None`` noises them to the current ``t`` (a model
         trained without given frames, VDM); a float (0 = clean) for models trained with frame
-        masks, whose mask channel is then set too.
+        masks, whose mask channel is then set too. ``uncond_weight`` is LVDM's unconditional
+        guidance. For a latent pipeline ``given_frames`` are latents (see :meth:`encode`) and
+        ``output_type="latent"`` returns latents without decoding.
         """
         s = self.experiment.sample
         sampler = sampler or s.sampler
@@ -137,17 +139,19 @@ class VideoDiffusionPipeline:
                                     given_mask.to(dev), method=conditioning_method,
                                     weight=guidance_weight, cond_t=cond_t,
                                     pass_mask=getattr(mc, "mask_channel", False),
-                                    generator=generator)
+                                    uncond_weight=uncond_weight, generator=generator)
         z = torch.randn(shape, generator=generator).to(dev)
         x = sample(sampler, den, self.schedule, z, steps, generator=generator, progress=progress,
                    **sampler_kw)
+        if output_type == "latent":
+            return x
         if self.autoencoder is not None:
             x = self.decode_latents(x)
         x = x.clamp(-1, 1)
         if output_type == "pt":
             return x
         if output_type != "np":
-            raise ValueError("output_type must be 'np' or 'pt'")
+            raise ValueError("output_type must be 'np', 'pt' or 'latent'")
         return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
 
     @torch.no_grad()
@@ -156,24 +160,32 @@ class VideoDiffusionPipeline:
         z = z / self.autoencoder.config.scale_factor
         return torch.cat(list(self.autoencoder.decode_chunked(z, chunk=chunk)), dim=2)
 
+    @torch.no_grad()
+    def encode(self, video: Tensor) -> Tensor:
+        """Pixels ``(N, C, F, H, W)`` in ``[-1, 1]`` -> the denoiser's space (scaled latents for a
+        latent pipeline, unchanged otherwise)."""
+        if self.autoencoder is None:
+            return video.to(self.device).float()
+        return self.autoencoder.latents(video.to(self.device).float())
+
+    def to_uint8(self, x: Tensor) -> np.ndarray:
+        """Model-space frames -> uint8 ``(N, F, H, W, 3)`` (decoding latents chunk by chunk)."""
+        if self.autoencoder is not None:
+            x = self.decode_latents(x)
+        return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+
     def extend(self, video: Tensor, total_frames: int, context_frames: int | None = None,
                **kw: Any) -> np.ndarray:
-        """Autoregressive extension (VDM): repeatedly generate the next window given the last
-        ``context_frames`` frames. ``video``: ``(N, C, F, H, W)`` in ``[-1, 1]``; returns uint8
+        """Autoregressive extension: repeatedly generate the next window given the last
+        ``context_frames`` frames (model-space frames: latent frames for a latent pipeline).
+        ``video``: pixels ``(N, C, F, H, W)`` in ``[-1, 1]``; returns uint8
         ``(N, total_frames, H, W, 3)``."""
-        N, C, F, H, W = video.shape
-        ctx = context_frames or F // 2
-        frames = [video]
-        have = F
-        while have < total_frames:
-            last = torch.cat(frames, dim=2)[:, :, -ctx:]
-            given = torch.zeros(N, C, F, H, W)
-            given[:, :, :ctx] = last
-            mask = torch.zeros(N, F, dtype=torch.bool)
-            mask[:, :ctx] = True
-            out = self(num_videos=N, num_frames=F, given_frames=given, given_mask=mask,
-                       output_type="pt", **kw)
-            frames.append(out[:, :, ctx:].cpu())
-            have += F - ctx
-        x = torch.cat(frames, dim=2)[:, :, :total_frames]
-        return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
+        from .long_video import autoregressive
+
+        z = self.encode(video)
+        ft = self.autoencoder.factors[0] if self.autoencoder is not None else 1
+        window = self.sample_shape(1, None)[2]
+        need = -(-total_frames // ft)
+        chunks = [z] + list(autoregressive(self, need - z.shape[2], window=window,
+                                           context=context_frames or window // 2, first=z, **kw))
+        return self.to_uint8(torch.cat(chunks, dim=2))[:, :total_frames]

@@ -1,0 +1,184 @@
+"""Videos far longer than the training clip (LVDM), generated window by window in the
+denoiser's space (latents for a latent pipeline, pixels otherwise) and streamed to a file.
+
+* :func:`autoregressive` - each new window is conditioned on the last ``context`` frames of the
+  previous one (prefix mask), optionally with conditional latent perturbation (``cond_t = s``)
+  and unconditional guidance (``uncond_weight = w``).
+* :func:`hierarchical` - sparse key frames first (autoregressively, by a model of the key frame
+  rate), then the frames in between filled window by window with interpolation masks.
+* :func:`generate_long` - either mode, decoded chunk by chunk and written to a video file as it
+  goes, so memory does not grow with length (the model-space frames kept are tiny).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor
+
+from ..data.video_io import VideoWriter
+from ..diffusion.masks import mode_mask
+
+__all__ = ["autoregressive", "hierarchical", "generate_long", "StreamingDecoder"]
+
+log = logging.getLogger(__name__)
+
+
+def _window(pipe, n: int, window: int, given: Tensor | None, mask: Tensor | None,
+            cond_t: float | None, uncond_weight: float, kw: dict) -> Tensor:
+    """One window of model-space frames ``(n, C, window, h, w)``."""
+    ft = pipe.autoencoder.factors[0] if pipe.autoencoder is not None else 1
+    return pipe(num_videos=n, num_frames=window * ft, given_frames=given, given_mask=mask,
+                cond_t=cond_t, uncond_weight=uncond_weight if given is not None else 0.0,
+                output_type="latent", progress=False, **kw)
+
+
+def autoregressive(pipe, num_new: int, window: int, context: int, first: Tensor | None = None,
+                   num_videos: int = 1, cond_t: float | None = 0.0, uncond_weight: float = 0.0,
+                   conditioning_method: str = "replacement", **kw: Any) -> Iterator[Tensor]:
+    """Yield ``num_new`` new model-space frames (in chunks) continuing ``first`` (or starting
+    from an unconditional window). ``cond_t``: the given frames' noise level (LVDM's
+    perturbation ``s``; ``None`` = VDM-style, noised to the current ``t``)."""
+    if not 0 < context < window:
+        raise ValueError(f"context ({context}) must be in 1..window-1 ({window - 1})")
+    kw = {"conditioning_method": conditioning_method, **kw}
+    prev = first
+    made = 0
+    if prev is None:
+        prev = _window(pipe, num_videos, window, None, None, cond_t, 0.0, kw)
+        take = prev[:, :, :num_new]
+        made += take.shape[2]
+        yield take
+    while made < num_new:
+        n = prev.shape[0]
+        given = torch.zeros(n, prev.shape[1], window, *prev.shape[3:], device=prev.device)
+        given[:, :, :context] = prev[:, :, -context:]
+        mask = mode_mask("prefix", window, k=context, batch=n, device=prev.device)
+        out = _window(pipe, n, window, given, mask, cond_t, uncond_weight, kw)
+        new = out[:, :, context:][:, :, :num_new - made]
+        made += new.shape[2]
+        prev = out
+        yield new
+
+
+def hierarchical(pipe, num_frames: int, window: int, stride: int, key_pipe=None,
+                 key_context: int | None = None, num_videos: int = 1, cond_t: float | None = 0.0,
+                 uncond_weight: float = 0.0, **kw: Any) -> Iterator[Tensor]:
+    """Yield ``num_frames`` model-space frames: key frames every ``stride`` frames generated
+    autoregressively by ``key_pipe`` (a model of the key frame rate; default ``pipe``), then
+    each stretch filled by ``pipe`` with a sparse mask (given at 0, stride, 2 stride, ...)."""
+    if (window - 1) % stride:
+        raise ValueError(f"window-1 ({window - 1}) must be a multiple of the key stride {stride}")
+    if key_pipe is None:
+        log.warning("hierarchical: no key-frame model given; the same model generates key frames "
+                    "at its own frame rate")
+        key_pipe = pipe
+    per = (window - 1) // stride  # keys per window after the first
+    n_windows = max(1, -(-(num_frames - 1) // (window - 1)))
+    n_keys = n_windows * per + 1
+    kwin = key_pipe.sample_shape(1, None)[2]
+    keys = list(autoregressive(key_pipe, n_keys, kwin, key_context or kwin // 2,
+                               num_videos=num_videos, cond_t=cond_t,
+                               uncond_weight=uncond_weight, **kw))
+    keys = torch.cat(keys, dim=2)
+    made = 0
+    positions = list(range(0, window, stride))
+    for j in range(n_windows):
+        k0 = j * per
+        given = torch.zeros(num_videos, keys.shape[1], window, *keys.shape[3:], device=keys.device)
+        given[:, :, positions] = keys[:, :, k0:k0 + per + 1]
+        mask = mode_mask("sparse", window, stride=stride, batch=num_videos, device=keys.device)
+        out = _window(pipe, num_videos, window, given, mask, cond_t, uncond_weight,
+                      {"conditioning_method": "replacement", **kw})
+        new = out if j == 0 else out[:, :, 1:]  # the first frame is the previous window's last
+        new = new[:, :, :num_frames - made]
+        made += new.shape[2]
+        yield new
+
+
+class StreamingDecoder:
+    """Push model-space frames in chunks; get pixel frames ``uint8 (N, F, H, W, 3)`` back as soon
+    as their decoder context is available (the autoencoder's temporal receptive field), so
+    decoding a long video needs bounded memory and equals decoding it whole."""
+
+    def __init__(self, pipe, chunk: int = 4):
+        self.pipe, self.chunk = pipe, chunk
+        ae = pipe.autoencoder
+        self.ov = ae.temporal_receptive_field() if ae is not None else 0
+        self.buf: Tensor | None = None  # model-space frames not yet decoded, plus left context
+        self.left = 0  # how many of buf's first frames are left context only
+
+    def _decode(self, z: Tensor, lo: int, hi: int) -> Tensor:
+        ae = self.pipe.autoencoder
+        if ae is None:
+            x = z[:, :, lo:hi]
+        else:
+            ft = ae.factors[0]
+            x = ae.decode(z / ae.config.scale_factor)[:, :, lo * ft:hi * ft]
+        return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+
+    @torch.no_grad()
+    def push(self, z: Tensor) -> list:
+        self.buf = z if self.buf is None else torch.cat([self.buf, z], dim=2)
+        out = []
+        while self.buf.shape[2] - self.left >= self.chunk + self.ov:
+            lo, hi = self.left, self.left + self.chunk
+            out.append(self._decode(self.buf[:, :, :hi + self.ov], lo, hi))
+            keep = max(0, hi - self.ov)
+            self.buf, self.left = self.buf[:, :, keep:], hi - keep
+        return out
+
+    @torch.no_grad()
+    def flush(self) -> list:
+        if self.buf is None or self.buf.shape[2] <= self.left:
+            return []
+        out = [self._decode(self.buf, self.left, self.buf.shape[2])]
+        self.buf = None
+        return out
+
+
+def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregressive",
+                  context: int | None = None, stride: int | None = None, key_pipe=None,
+                  fps: float = 8.0, cond_t: float | None = 0.0, uncond_weight: float = 0.0,
+                  generator: torch.Generator | None = None, progress: bool = True,
+                  **kw: Any) -> dict:
+    """Generate ``num_frames`` pixel frames of one video and stream them to ``out``.
+
+    Returns ``{"frames": written, "path": out}``.
+    """
+    from tqdm.auto import tqdm
+
+    ft = pipe.autoencoder.factors[0] if pipe.autoencoder is not None else 1
+    window = pipe.sample_shape(1, None)[2]
+    need = -(-num_frames // ft)
+    kw["generator"] = generator
+    if mode == "autoregressive":
+        chunks = autoregressive(pipe, need, window, context or window // 2, cond_t=cond_t,
+                                uncond_weight=uncond_weight, **kw)
+    elif mode == "hierarchical":
+        stride = stride or (window - 1)
+        chunks = hierarchical(pipe, need, window, stride, key_pipe=key_pipe,
+                              key_context=context, cond_t=cond_t, uncond_weight=uncond_weight,
+                              **kw)
+    else:
+        raise ValueError(f"unknown long-video mode {mode!r}; choose autoregressive or hierarchical")
+    dec = StreamingDecoder(pipe)
+    written = 0
+    bar = tqdm(total=num_frames, desc=f"long video ({mode})", disable=not progress, unit="frame")
+    with VideoWriter(out, fps) as w:
+        def emit(frames_list):
+            nonlocal written
+            for fr in frames_list:
+                fr = fr[0][: num_frames - written]
+                if len(fr):
+                    w.write(fr)
+                    written += len(fr)
+                    bar.update(len(fr))
+        for z in chunks:
+            emit(dec.push(z))
+        emit(dec.flush())
+    bar.close()
+    return {"frames": written, "path": str(out)}
