@@ -31,9 +31,10 @@ def _window(pipe, n: int, window: int, given: Tensor | None, mask: Tensor | None
             cond_t: float | None, uncond_weight: float, kw: dict) -> Tensor:
     """One window of model-space frames ``(n, C, window, h, w)``."""
     ft = pipe.autoencoder.factors[0] if pipe.autoencoder is not None else 1
+    kw = {"progress": False, **kw}
     return pipe(num_videos=n, num_frames=window * ft, given_frames=given, given_mask=mask,
                 cond_t=cond_t, uncond_weight=uncond_weight if given is not None else 0.0,
-                output_type="latent", progress=False, **kw)
+                output_type="latent", **kw)
 
 
 def autoregressive(pipe, num_new: int, window: int, context: int, first: Tensor | None = None,
