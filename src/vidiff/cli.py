@@ -226,7 +226,9 @@ def cmd_long(a: argparse.Namespace) -> int:
     key = _pipe(a.key_checkpoint, a.device) if a.key_checkpoint else None
     t0 = time.perf_counter()
     res = generate_long(pipe, a.frames, a.out, mode=a.mode, context=a.context, stride=a.stride,
-                        key_pipe=key, fps=a.fps, cond_t=a.cond_t, uncond_weight=a.uncond_weight,
+                        key_pipe=key, fps=a.fps,
+                        cond_t="auto" if a.cond_t is None else a.cond_t,
+                        uncond_weight=a.uncond_weight,
                         generator=torch.Generator().manual_seed(a.seed),
                         num_inference_steps=a.steps, sampler=a.sampler)
     res["seconds"] = round(time.perf_counter() - t0, 1)
@@ -334,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--context", type=int, help="given frames per window (model-space frames)")
     lg.add_argument("--stride", type=int, help="hierarchical: key-frame stride")
     lg.add_argument("--key-checkpoint", help="hierarchical: the key-frame-rate model")
-    lg.add_argument("--cond-t", type=float, default=0.0,
-                    help="noise level s of the given frames (conditional latent perturbation)")
+    lg.add_argument("--cond-t", type=float, default=None,
+                    help="noise level s of the given frames (conditional latent perturbation); "
+                    "default: 0 for models trained with frame masks, else VDM-style")
     lg.add_argument("--uncond-weight", type=float, default=0.0, help="unconditional guidance w")
     lg.add_argument("--steps", type=_positive("--steps"), default=50)
     lg.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")

@@ -37,15 +37,23 @@ def _window(pipe, n: int, window: int, given: Tensor | None, mask: Tensor | None
                 output_type="latent", **kw)
 
 
+def _defaults(pipe, cond_t, kw: dict) -> tuple[float | None, dict]:
+    """``cond_t="auto"`` and the conditioning method from how the model was trained."""
+    d = pipe.conditioning_defaults()
+    kw = {"conditioning_method": d["conditioning_method"], **kw}
+    return (d["cond_t"] if cond_t == "auto" else cond_t), kw
+
+
 def autoregressive(pipe, num_new: int, window: int, context: int, first: Tensor | None = None,
-                   num_videos: int = 1, cond_t: float | None = 0.0, uncond_weight: float = 0.0,
-                   conditioning_method: str = "replacement", **kw: Any) -> Iterator[Tensor]:
+                   num_videos: int = 1, cond_t: float | None | str = "auto",
+                   uncond_weight: float = 0.0, **kw: Any) -> Iterator[Tensor]:
     """Yield ``num_new`` new model-space frames (in chunks) continuing ``first`` (or starting
     from an unconditional window). ``cond_t``: the given frames' noise level (LVDM's
-    perturbation ``s``; ``None`` = VDM-style, noised to the current ``t``)."""
+    perturbation ``s``; ``None`` = VDM-style, noised to the current ``t``; ``"auto"``: 0 for a
+    model trained with frame masks, else ``None`` with reconstruction guidance)."""
     if not 0 < context < window:
         raise ValueError(f"context ({context}) must be in 1..window-1 ({window - 1})")
-    kw = {"conditioning_method": conditioning_method, **kw}
+    cond_t, kw = _defaults(pipe, cond_t, kw)
     prev = first
     made = 0
     if prev is None:
@@ -66,8 +74,9 @@ def autoregressive(pipe, num_new: int, window: int, context: int, first: Tensor 
 
 
 def hierarchical(pipe, num_frames: int, window: int, stride: int, key_pipe=None,
-                 key_context: int | None = None, num_videos: int = 1, cond_t: float | None = 0.0,
-                 uncond_weight: float = 0.0, **kw: Any) -> Iterator[Tensor]:
+                 key_context: int | None = None, num_videos: int = 1,
+                 cond_t: float | None | str = "auto", uncond_weight: float = 0.0,
+                 **kw: Any) -> Iterator[Tensor]:
     """Yield ``num_frames`` model-space frames: key frames every ``stride`` frames generated
     autoregressively by ``key_pipe`` (a model of the key frame rate; default ``pipe``), then
     each stretch filled by ``pipe`` with a sparse mask (given at 0, stride, 2 stride, ...)."""
@@ -85,6 +94,7 @@ def hierarchical(pipe, num_frames: int, window: int, stride: int, key_pipe=None,
                                num_videos=num_videos, cond_t=cond_t,
                                uncond_weight=uncond_weight, **kw))
     keys = torch.cat(keys, dim=2)
+    cond_t, kw = _defaults(pipe, cond_t, kw)
     made = 0
     positions = list(range(0, window, stride))
     for j in range(n_windows):
@@ -92,8 +102,7 @@ def hierarchical(pipe, num_frames: int, window: int, stride: int, key_pipe=None,
         given = torch.zeros(num_videos, keys.shape[1], window, *keys.shape[3:], device=keys.device)
         given[:, :, positions] = keys[:, :, k0:k0 + per + 1]
         mask = mode_mask("sparse", window, stride=stride, batch=num_videos, device=keys.device)
-        out = _window(pipe, num_videos, window, given, mask, cond_t, uncond_weight,
-                      {"conditioning_method": "replacement", **kw})
+        out = _window(pipe, num_videos, window, given, mask, cond_t, uncond_weight, kw)
         new = out if j == 0 else out[:, :, 1:]  # the first frame is the previous window's last
         new = new[:, :, :num_frames - made]
         made += new.shape[2]
@@ -143,7 +152,8 @@ class StreamingDecoder:
 
 def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregressive",
                   context: int | None = None, stride: int | None = None, key_pipe=None,
-                  fps: float = 8.0, cond_t: float | None = 0.0, uncond_weight: float = 0.0,
+                  fps: float = 8.0, cond_t: float | None | str = "auto",
+                  uncond_weight: float = 0.0,
                   generator: torch.Generator | None = None, progress: bool = True,
                   **kw: Any) -> dict:
     """Generate ``num_frames`` pixel frames of one video and stream them to ``out``.

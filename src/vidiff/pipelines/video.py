@@ -160,6 +160,18 @@ class VideoDiffusionPipeline:
         z = z / self.autoencoder.config.scale_factor
         return torch.cat(list(self.autoencoder.decode_chunked(z, chunk=chunk)), dim=2)
 
+    @property
+    def frame_conditioned(self) -> bool:
+        """Whether the model was trained with given frames (frame-mask mix): then given frames
+        go in clean or slightly noised (``cond_t`` >= 0); otherwise VDM-style (noised to ``t``,
+        reconstruction guidance)."""
+        return self.experiment.diffusion.frame_masks.active
+
+    def conditioning_defaults(self) -> dict[str, Any]:
+        if self.frame_conditioned:
+            return {"cond_t": 0.0, "conditioning_method": "replacement"}
+        return {"cond_t": None, "conditioning_method": "reconstruction"}
+
     @torch.no_grad()
     def encode(self, video: Tensor) -> Tensor:
         """Pixels ``(N, C, F, H, W)`` in ``[-1, 1]`` -> the denoiser's space (scaled latents for a
