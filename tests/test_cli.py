@@ -22,6 +22,7 @@ def run_cli(*args, cwd=ROOT):
     (["train", "configs/vdm_tiny.yaml", "--set", "train.bogus=1"], "unknown key(s) ['bogus']"),
     (["train", "configs/nope.yaml"], "not found"),
     (["train", "configs/vdm_tiny.yaml", "--set", "diffusion.prediction=score"], "prediction"),
+    (["train", "configs/vdm_tiny.yaml", "--set", "model.bogus=1"], "unknown config keys ['bogus']"),
     (["sample", "/no/such/checkpoint"], "no vidiff checkpoint"),
     (["eval", "/no/such/dir"], "no vidiff checkpoint"),
 ])
