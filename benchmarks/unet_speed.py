@@ -4,9 +4,11 @@ channels (32, 64, 64), levels (3), residual blocks per level (1) and frames; plu
 achieved FLOP/s against this machine's measured matmul peak.
 
 Attention placement is each architecture's own, so each peer is paired with a vidiff U-Net that
-has attention where the peer does: diffusers (cross-attention blocks at levels 1-2) with vidiff
-attention at levels 1-2; video-diffusion-pytorch (attention at every level) with vidiff attention
-at every level.
+has attention where and of the kind the peer has: diffusers (softmax attention blocks at levels
+1-2) with vidiff softmax attention at levels 1-2; video-diffusion-pytorch (linear spatial
+attention and softmax temporal attention at every level) with vidiff linear spatial + softmax
+temporal attention at every level. vidiff with softmax attention at every level (32x32 = 1,024
+tokens at full resolution) is listed too, unpaired.
 
     python benchmarks/unet_speed.py [--batch 4 --frames 8 --size 32 --repeats 5 --bf16]
 
@@ -70,9 +72,10 @@ def load_peers():
 def build(name: str, peers: dict, ch: int = 32):
     """(model, forward(x, t) -> out) for each contender."""
     if name.startswith("vidiff"):
-        levels = (1, 2) if name.endswith("[attn 1,2]") else (0, 1, 2)
+        levels = (1, 2) if "[attn 1,2]" in name else (0, 1, 2)
         m = UNet3D(UNet3DConfig(model_channels=ch, channel_mult=(1, 2, 2), num_res_blocks=1,
                                 attention_levels=levels, temporal_attention_levels=levels,
+                                spatial_attention="linear" if "linear" in name else "softmax",
                                 head_channels=32))
         return m, lambda x, t: m(x, t)
     if name == "diffusers":
@@ -112,7 +115,8 @@ def main() -> None:
     x = torch.randn(a.batch, 3, a.frames, a.size, a.size)
     t = torch.rand(a.batch)
     rows = []
-    names = ["vidiff [attn 1,2]", "diffusers", "vidiff [attn all]", "video-diffusion-pytorch"]
+    names = ["vidiff [attn 1,2]", "diffusers", "vidiff [attn all, linear spatial]",
+             "video-diffusion-pytorch", "vidiff [attn all]"]
     for name in names:
         if not name.startswith("vidiff") and name not in peers:
             continue
@@ -157,7 +161,8 @@ def main() -> None:
     print(f"| model | params (M) | train clips/s | sample (denoiser evals) clips/s | vidiff speed-up train / sample | achieved GFLOP/s (% of peak) |")
     print("|---|---|---|---|---|---|")
     by = {r["model"]: r for r in rows}
-    pair = {"diffusers": "vidiff [attn 1,2]", "video-diffusion-pytorch": "vidiff [attn all]"}
+    pair = {"diffusers": "vidiff [attn 1,2]",
+            "video-diffusion-pytorch": "vidiff [attn all, linear spatial]"}
     for r in rows:
         sp = ""
         if r["model"] in pair and pair[r["model"]] in by:

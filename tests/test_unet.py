@@ -154,3 +154,34 @@ def test_bf16_autocast_close_to_fp32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         yb = m(x, t).float()
     assert (y - yb).abs().max() / y.abs().max() < 0.05
+
+
+def test_cpu_math_attention_path_matches_sdpa():
+    import torch.nn.functional as F
+    from vidiff.nn.attention import attention
+    q, k, v = (torch.randn(2, 3, 2, 8, 16) for _ in range(3))
+    bias = torch.randn(2, 1, 2, 8, 8)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    got = attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), bias).float()  # math path
+    assert (got - ref).abs().max() < 0.05
+    mask = torch.rand(2, 1, 1, 8, 8) > 0.3
+    mask[..., torch.arange(8), torch.arange(8)] = True
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert (attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask).float() - ref).abs().max() < 0.05
+
+
+def test_linear_spatial_attention_option():
+    from vidiff.nn.attention import LinearAttention
+    m = UNet3D(UNet3DConfig(**SMALL, spatial_attention="linear"))
+    assert any(isinstance(x, LinearAttention) for x in m.modules())
+    _randomize(m)
+    x = torch.randn(1, 3, 2, 16, 16)
+    y = m(x, torch.rand(1))
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    la = LinearAttention(8, heads=2)
+    torch.nn.init.normal_(la.to_out.weight)
+    t = torch.randn(3, 10, 8)
+    perm = torch.randperm(10)
+    assert torch.allclose(la(t)[:, perm], la(t[:, perm]), atol=1e-5)  # permutation-equivariant
+    with pytest.raises(ValueError):
+        UNet3D(UNet3DConfig(**SMALL, spatial_attention="sparse"))

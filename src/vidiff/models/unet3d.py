@@ -41,6 +41,8 @@ class UNet3DConfig:
     #: levels with temporal attention; None = the same as ``attention_levels``
     temporal_attention_levels: tuple[int, ...] | None = None
     temporal_attention: bool = True
+    #: spatial self-attention: "softmax", or "linear" (linear cost, for high resolutions)
+    spatial_attention: str = "softmax"
     head_channels: int = 32
     max_relative_distance: int = 32
     dropout: float = 0.0
@@ -101,7 +103,7 @@ class UNet3D(ModelMixin):
             heads = max(1, width // c.head_channels)
             mods = []
             if level in c.attention_levels:
-                mods.append(SpatialAttention(width, heads, ctx_dim))
+                mods.append(SpatialAttention(width, heads, ctx_dim, c.spatial_attention))
             if c.temporal_attention and level in t_levels:
                 mods.append(TemporalAttention(width, heads, c.max_relative_distance))
             return nn.ModuleList(mods) if mods else None

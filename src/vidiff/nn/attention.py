@@ -14,7 +14,30 @@ from torch import Tensor, nn
 
 from .norms import group_norm
 
-__all__ = ["Attention", "SpatialAttention", "TemporalAttention", "RelativePositionBias"]
+__all__ = ["Attention", "LinearAttention", "SpatialAttention", "TemporalAttention", "RelativePositionBias",
+           "attention"]
+
+#: on CPU, bf16/fp16 attention over at most this many queries uses explicit batched matmuls:
+#: PyTorch's CPU flash kernel is several times slower there (benchmarks/unet_speed.py)
+CPU_MATH_MAX_LEN = 128
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``softmax(q k^T / sqrt(d) + bias) v`` for ``(..., L, d)`` tensors: SDPA, except short
+    low-precision sequences on CPU, which take the (faster there) batched-matmul path."""
+    if bias is not None and bias.dtype != torch.bool:
+        bias = bias.to(q.dtype)
+    if not (q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)
+            and q.shape[-2] <= CPU_MATH_MAX_LEN):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    lead, (L, d), S = q.shape[:-2], q.shape[-2:], k.shape[-2]
+    s = torch.bmm(q.reshape(-1, L, d), k.reshape(-1, S, d).transpose(1, 2)) * d ** -0.5
+    if bias is not None:
+        s = s.view(*lead, L, S)
+        s = s.masked_fill(~bias, float("-inf")) if bias.dtype == torch.bool else s + bias
+        s = s.reshape(-1, L, S)
+    p = torch.softmax(s.float(), dim=-1).to(v.dtype)
+    return torch.bmm(p, v.reshape(-1, S, v.shape[-1])).view(*lead, L, v.shape[-1])
 
 
 class Attention(nn.Module):
@@ -42,20 +65,39 @@ class Attention(nn.Module):
         ctx = x if context is None else context
         q = rearrange(self.to_q(x), "... l (h d) -> ... h l d", h=self.heads)
         k, v = rearrange(self.to_kv(ctx), "... s (two h d) -> two ... h s d", two=2, h=self.heads)
-        if bias is not None and bias.dtype != torch.bool:
-            bias = bias.to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        out = attention(q, k, v, bias)
+        return self.to_out(rearrange(out, "... h l d -> ... l (h d)"))
+
+
+class LinearAttention(Attention):
+    """Linear-cost self-attention (Shen et al. 2021, "efficient attention"): queries softmaxed
+    over features, keys over positions, ``out = q (k^T v)``; ``O(L d^2)`` instead of
+    ``O(L^2 d)``, for spatial attention at high resolution. ``(..., L, C) -> (..., L, C)``."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+        if context is not None or bias is not None:
+            raise ValueError("LinearAttention is self-attention without a bias")
+        q = rearrange(self.to_q(x), "... l (h d) -> ... h l d", h=self.heads)
+        k, v = rearrange(self.to_kv(x), "... s (two h d) -> two ... h s d", two=2, h=self.heads)
+        q = q.float().softmax(dim=-1) * self.head_dim ** -0.5
+        k = k.float().softmax(dim=-2)
+        ctx = k.transpose(-1, -2) @ v.float()  # (..., h, d, d)
+        out = (q @ ctx).to(v.dtype)
         return self.to_out(rearrange(out, "... h l d -> ... l (h d)"))
 
 
 class SpatialAttention(nn.Module):
     """Pre-norm self-attention over the ``H*W`` positions of each frame, then optional
-    cross-attention to a context; residual. ``x``: ``(N, C, H, W)``, ``context``: ``(N, L, Dc)``."""
+    cross-attention to a context; residual. ``x``: ``(N, C, H, W)``, ``context``: ``(N, L, Dc)``.
+    ``kind``: ``"softmax"`` or ``"linear"`` (:class:`LinearAttention`) self-attention."""
 
-    def __init__(self, dim: int, heads: int, context_dim: int | None = None):
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None,
+                 kind: str = "softmax"):
         super().__init__()
+        if kind not in ("softmax", "linear"):
+            raise ValueError(f"spatial attention kind must be softmax or linear, got {kind!r}")
         self.norm = group_norm(dim)
-        self.attn = Attention(dim, heads)
+        self.attn = (LinearAttention if kind == "linear" else Attention)(dim, heads)
         self.cross = None
         if context_dim is not None:
             self.norm_cross = nn.LayerNorm(dim)
