@@ -159,6 +159,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
         report = {"source": "real Moving Shapes clips", "kind": "reference"}
     else:
         pipe = _pipe(a.target, a.device)
+        if pipe.experiment.data.kind != "moving_shapes":
+            raise CLIError(f"{a.target} was not trained on Moving Shapes; `vidiff eval` measures "
+                           "Moving Shapes clips (sample it and evaluate the folder instead)")
         cfg = _moving_shapes_cfg(pipe)
         g = torch.Generator().manual_seed(a.seed)
         vids = []

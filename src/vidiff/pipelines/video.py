@@ -130,6 +130,9 @@ class VideoDiffusionPipeline:
             cond["fps"] = uncond["fps"] = f
         base = self.denoiser(autocast)
         den = base.with_cond(**cond)
+        if w and "class_labels" not in cond:
+            raise ValueError("guidance_scale needs a condition to guide towards (class_labels "
+                             "on a class-conditional model)")
         if w and uncond:
             den = ClassifierFreeGuidance(base, w, cond, uncond)
         if given_frames is not None:
