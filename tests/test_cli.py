@@ -63,3 +63,21 @@ def test_train_sample_eval_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["num_videos"] == 2 and 0.0 <= m["validity"] <= 1.0
+
+
+def test_sampler_options_are_checked(tmp_path, capsys):
+    from vidiff.models import UNet3D, UNet3DConfig
+    from vidiff.config import ExperimentConfig, to_dict
+    import json as _json
+    d = tmp_path / "ck"
+    UNet3D(UNet3DConfig(model_channels=8, channel_mult=(1, 2), num_res_blocks=1,
+                        attention_levels=(1,), head_channels=8)).save_pretrained(d)
+    exp = ExperimentConfig()
+    exp.data.moving_shapes.size, exp.data.moving_shapes.num_frames = 16, 2
+    (d / "pipeline.json").write_text(_json.dumps(to_dict(exp)))
+    out = str(tmp_path / "o.mp4")
+    assert main(["sample", str(d), "--sampler", "pc", "--steps", "2", "--opt", "delta=0.05",
+                 "--opt", "corrector_steps=2", "--num-videos", "1", "--out", out, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(d), "--sampler", "ddim", "--opt", "delta=0.1", "--out", out]) == 2
+    assert "takes no option(s) ['delta']" in capsys.readouterr().err

@@ -108,6 +108,12 @@ def cmd_sample(a: argparse.Namespace) -> int:
     kw = {}
     if a.eta is not None:
         kw["eta"] = a.eta
+    for item in a.opt:
+        k, _, v = item.partition("=")
+        try:
+            kw[k.strip()] = int(v) if k.strip() == "corrector_steps" else float(v)
+        except ValueError:
+            raise CLIError(f"--opt {item!r}: expected KEY=NUMBER")
     t0 = time.perf_counter()
     vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames, num_inference_steps=a.steps,
                 sampler=a.sampler, guidance_scale=a.guidance_scale,
@@ -307,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-videos", type=_positive("--num-videos"), default=4)
     s.add_argument("--steps", type=_positive("--steps"), default=50)
     s.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
-    s.add_argument("--eta", type=float)
+    s.add_argument("--eta", type=float, help="ddim: 0 deterministic, 1 ancestral-like")
+    s.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="sampler option: gamma (ancestral, pc), delta, corrector_steps (pc)")
     s.add_argument("--guidance-scale", type=float, default=0.0)
     s.add_argument("--class-label", type=int)
     s.add_argument("--seed", type=int, default=0)
