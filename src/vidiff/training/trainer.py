@@ -123,7 +123,9 @@ class Trainer:
         self.autoencoder = None
         if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
             from ..models.modeling import load_model
-            self.autoencoder = load_model(cfg.autoencoder, map_location="cpu").to(self.device).eval()
+            from .checkpoint import resolve_checkpoint
+            ae_dir = resolve_checkpoint(cfg.autoencoder)
+            self.autoencoder = load_model(ae_dir, map_location="cpu").to(self.device).eval()
             self.autoencoder.requires_grad_(False)
         self.task = build_task(cfg, self.model, self.device, self.autoencoder)
         self.schedule = getattr(self.task, "schedule", None)
