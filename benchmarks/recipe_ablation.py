@@ -29,8 +29,6 @@ VARIANTS = {
     "probe: linear, eps, uniform, lr 2e-4": ["diffusion.schedule.kind=linear",
                                              "diffusion.prediction=eps",
                                              "diffusion.weighting=uniform", "train.lr=2e-4"],
-    "linear, eps, uniform, lr 1e-3": ["diffusion.schedule.kind=linear", "diffusion.prediction=eps",
-                                      "diffusion.weighting=uniform"],
     "cosine, eps, uniform, lr 1e-3": ["diffusion.prediction=eps", "diffusion.weighting=uniform"],
     "cosine, v, uniform, lr 1e-3": ["diffusion.weighting=uniform"],
     "cosine, v, min-SNR-5, lr 1e-3 (shipped)": [],

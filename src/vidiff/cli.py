@@ -211,13 +211,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
     cfg = _moving_shapes_cfg(pipe)
     m = evaluate_videos(list(vids), cfg)
     ref = evaluate_videos([generate_clip(cfg, 10 ** 6 + i).video for i in range(64)], cfg)
+    sampler = a.sampler or pipe.experiment.sample.sampler
     metrics = {**m.to_dict(), "real_motion_smoothness": ref.motion_smoothness,
-               "sampler": a.sampler, "steps": a.steps, "sampling_seconds": round(dt, 2),
+               "sampler": sampler, "steps": a.steps, "sampling_seconds": round(dt, 2),
                "checkpoint": str(ckpt)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     files["metrics"] = str(out / "metrics.json")
     print(f"sampled {len(vids)} clips of {vids.shape[1]}x{vids.shape[2]}x{vids.shape[3]} in "
-          f"{dt:.1f}s ({a.sampler}, {a.steps} steps)")
+          f"{dt:.1f}s ({sampler}, {a.steps} steps)")
     print(f"validity {m.validity:.1%}  motion smoothness {m.motion_smoothness or float('nan'):.3f}px"
           f" (real clips: {ref.motion_smoothness:.3f}px)  temporal consistency "
           f"{m.temporal_consistency or float('nan'):.3f}")
@@ -374,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo_out", help="output folder")
     d.add_argument("--num-videos", type=_positive("--num-videos"), default=16)
     d.add_argument("--steps", type=_positive("--steps"), default=50)
-    d.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    d.add_argument("--sampler", choices=sorted(SAMPLERS),
+                   help="default: the checkpoint's own (ancestral for the shipped one)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--checkpoint", help="use another checkpoint than the shipped one")
     d.set_defaults(func=cmd_demo)
