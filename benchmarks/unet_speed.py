@@ -153,12 +153,11 @@ def main() -> None:
             opt.zero_grad(set_to_none=True)
         rows.append({"model": name, "params_M": params / 1e6, "train_clips_s": a.batch / tt,
                      "sample_clips_s": a.batch / ts, "train_step_s": tt, "flops": flops})
-        del m, opt
     peak = matmul_peak(torch.bfloat16 if a.bf16 else torch.float32)
     print(f"# input {a.batch}x3x{a.frames}x{a.size}x{a.size}, {'bf16 autocast' if a.bf16 else 'fp32'}, "
           f"{torch.get_num_threads()} threads, median of {a.repeats}")
     print(f"# measured matmul peak: {peak / 1e9:.0f} GFLOP/s")
-    print(f"| model | params (M) | train clips/s | sample (denoiser evals) clips/s | vidiff speed-up train / sample | achieved GFLOP/s (% of peak) |")
+    print("| model | params (M) | train clips/s | sample (denoiser evals) clips/s | vidiff speed-up train / sample | achieved GFLOP/s (% of peak) |")
     print("|---|---|---|---|---|---|")
     by = {r["model"]: r for r in rows}
     pair = {"diffusers": "vidiff [attn 1,2]",

@@ -1,7 +1,7 @@
 import torch
 
 from vidiff.diffusion import ScheduleConfig, build_schedule, diffusion_loss, noise_given_frames
-from vidiff.diffusion.parameterization import expand_like, target_of
+from vidiff.diffusion.parameterization import target_of
 
 
 def _oracle(schedule, x0, noise, kind, given=None):

@@ -16,7 +16,6 @@ def test_decode_real_footage(real_dir, name):
 
 @pytest.mark.parametrize("suffix", [".mp4", ".gif", ".webm"])
 def test_write_read_roundtrip(tmp_path, suffix):
-    rng = np.random.default_rng(0)
     frames = np.zeros((6, 32, 48, 3), np.uint8)
     for f in range(6):  # a moving block: compressible and checkable
         frames[f, 8:20, 4 + 4 * f:16 + 4 * f] = (200, 50, 30)

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
