@@ -105,3 +105,11 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert state["step"] == 4 and state["world_size"] == 2
     rows = (tmp_path / "log.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 // 5 + 1  # header, final row (log_every=5)
+
+
+def test_trains_on_a_folder_of_real_videos(tmp_path, real_dir):
+    tr = Trainer(tiny(tmp_path, "data.kind=video_folder", f"data.path={real_dir}", "data.size=16",
+                      "data.num_frames=4", "data.frame_stride=2", "train.steps=2",
+                      "train.ckpt_every=1000"))
+    res = tr.fit()
+    assert res.steps == 2 and all(torch.isfinite(torch.tensor(res.losses)))

@@ -70,6 +70,16 @@ def test_corrupt_files_skipped_and_counted(real_dir, tmp_path):
     assert len(ds.skipped) >= 2
 
 
+def test_overstated_frame_count_is_handled(real_dir):
+    """tree.avi's header claims 444 frames, only 68 decode: clips must still come out."""
+    ds = VideoFolderDataset(real_dir, num_frames=8, size=32)
+    j = [p.name for p, _, _ in ds.items].index("tree.avi")
+    for seed in range(4):
+        ds.seed = seed
+        assert ds[j]["video"].shape == (3, 8, 32, 32)
+    assert ds.items[j][2]["num_frames"] == 68
+
+
 def test_video_folder_and_csv(real_dir, tmp_path):
     ds = VideoFolderDataset(real_dir, num_frames=8, size=64, target_fps=5)
     assert len(ds) == 3

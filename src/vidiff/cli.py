@@ -58,7 +58,7 @@ def _write_outputs(videos, out: Path, fps: float, stem: str = "sample") -> dict:
     for i, v in enumerate(videos):
         r, c = divmod(i, cols)
         grid[:, r * H:(r + 1) * H, c * W:(c + 1) * W] = v
-    scale = max(1, 256 // max(grid.shape[1], grid.shape[2]) + (1 if grid.shape[1] < 128 else 0))
+    scale = max(1, 256 // max(grid.shape[1], grid.shape[2]))
     big = grid.repeat(scale, 1).repeat(scale, 2)
     files = {}
     if out.suffix.lower() == ".gif":

@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
-from .video_io import VideoReadError, probe_video, read_video
+from .video_io import VideoReadError, iter_frames, probe_video, read_video
 
 __all__ = ["MovingShapesDataset", "VideoFolderDataset", "ImageFolderDataset", "frames_to_tensor",
-           "resize_crop", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
+           "resize_crop", "collate", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,20 @@ class VideoFolderDataset(Dataset):
         fp, cap, info = self.items[i]
         stride = self._stride(info)
         need = (self.num_frames - 1) * stride + 1
-        total = info["num_frames"]
         rng = random.Random(self.seed * 7_919 + i)
-        start = rng.randint(0, total - need) if total and total >= need else 0
-        frames = read_video(fp, start=start, num_frames=self.num_frames, stride=stride)
+        for attempt in range(2):
+            total = info["num_frames"]
+            start = rng.randint(0, total - need) if total and total >= need else 0
+            try:
+                frames = read_video(fp, start=start, num_frames=self.num_frames, stride=stride)
+                break
+            except VideoReadError:
+                if attempt or info.get("counted"):
+                    raise
+                # container headers can overstate the frame count (an AVI here claims 444
+                # frames and decodes 68): count what really decodes, once, and draw again
+                info["num_frames"] = sum(1 for _ in iter_frames(fp))
+                info["counted"] = True
         item = {"video": resize_crop(frames_to_tensor(frames), self.size),
                 "fps": info["fps"] / stride}
         if cap is not None:
@@ -214,5 +224,3 @@ def collate(items: list[dict]) -> dict:
         out["caption"] = [it.get("caption", "") for it in items]
     return out
 
-
-__all__.append("collate")

@@ -15,7 +15,8 @@ import av
 import numpy as np
 
 __all__ = ["VideoReadError", "read_video", "iter_frames", "probe_video", "write_video",
-           "VideoWriter", "export_to_video", "export_to_gif", "to_uint8_frames"]
+           "VideoWriter", "export_to_video", "export_to_gif", "to_uint8_frames",
+           "contact_sheet"]
 
 
 class VideoReadError(RuntimeError):
@@ -200,5 +201,3 @@ def contact_sheet(videos: Sequence[np.ndarray], scale: int = 2, gap: int = 2) ->
         y += r.shape[0] + gap
     return sheet.repeat(scale, 0).repeat(scale, 1)
 
-
-__all__.append("contact_sheet")

@@ -170,13 +170,19 @@ class Trainer:
             idx = []
             for n in range(n0, n0 + B):
                 epoch, pos = divmod(n, N)
-                g = torch.Generator().manual_seed(_mix(t.seed, epoch))
-                idx.append(int(torch.randperm(N, generator=g)[pos]))
+                idx.append(int(self._epoch_order(epoch)[pos]))
         batch = collate([self.dataset[i] for i in idx])
         k = self.cfg.data.joint_images
         if k:
             batch = self._append_images(batch, k, n0)
         return batch
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        """The shuffled sample order of an epoch (computed once per epoch, not per sample)."""
+        if getattr(self, "_order", (None,))[0] != epoch:
+            g = torch.Generator().manual_seed(_mix(self.cfg.train.seed, epoch))
+            self._order = (epoch, torch.randperm(len(self.dataset), generator=g))
+        return self._order[1]
 
     def _append_images(self, batch: dict, k: int, n0: int) -> dict:
         """Joint image-video training: ``k`` independent images appended to each clip as frames;
