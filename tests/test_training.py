@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from vidiff.config import load_config
+from vidiff.models import UNet3D
 from vidiff.training import Trainer, latest_checkpoint
 
 TINY = [
@@ -113,3 +114,26 @@ def test_trains_on_a_folder_of_real_videos(tmp_path, real_dir):
                       "train.ckpt_every=1000"))
     res = tr.fit()
     assert res.steps == 2 and all(torch.isfinite(torch.tensor(res.losses)))
+
+
+def test_init_from_fine_tunes_with_a_new_class_embedding(tmp_path):
+    """train.init_from copies every matching weight (the EMA ones); a new zero-initialised class
+    embedding makes the fine-tuned model start exactly where the source model was."""
+    from safetensors.torch import load_file
+    src = Trainer(tiny(tmp_path / "src", "train.steps=2", "train.ckpt_every=2")).fit()
+    tr = Trainer(tiny(tmp_path / "ft", "train.steps=1", f"train.init_from={tmp_path / 'src'}",
+                      "model.num_classes=2", "data.label=num_objects"))
+    assert tr.init_report["new"] == ["class_embed.weight"] and not tr.init_report["unused"]
+    ema = load_file(str(src.checkpoint / "model.safetensors"))
+    for k, v in tr.model.state_dict().items():
+        if k != "class_embed.weight":
+            assert torch.equal(v, ema[k]), k
+    x, t = torch.randn(2, 3, 4, 16, 16), torch.rand(2)
+    ref = UNet3D.from_pretrained(src.checkpoint).eval()
+    with torch.no_grad():
+        assert torch.allclose(tr.model.eval()(x, t, class_labels=torch.tensor([0, 1])),
+                              ref(x, t), atol=1e-6)
+    from vidiff.models.video_ae import VideoAutoencoder, VideoAutoencoderConfig
+    VideoAutoencoder(VideoAutoencoderConfig(base_channels=8)).save_pretrained(tmp_path / "ae")
+    with pytest.raises(ValueError, match="no weight matches"):
+        Trainer(tiny(tmp_path / "bad", "train.steps=1", f"train.init_from={tmp_path / 'ae'}"))

@@ -91,8 +91,10 @@ def test_per_frame_timesteps_change_only_through_their_frames_at_init_temporal()
     assert not torch.allclose(y1[:, :, 2], y2[:, :, 2], atol=1e-4)
 
 
-def test_class_cross_attention_mask_channel_and_fps():
-    cfg = UNet3DConfig(**SMALL, num_classes=4, mask_channel=True, fps_conditioning=True)
+@pytest.mark.parametrize("how", ["add", "cross_attention"])
+def test_class_labels_mask_channel_and_fps(how):
+    cfg = UNet3DConfig(**SMALL, num_classes=4, class_embedding=how, mask_channel=True,
+                       fps_conditioning=True)
     m = UNet3D(cfg)
     _randomize(m)
     x = torch.randn(2, 3, 4, 16, 16)
@@ -185,3 +187,15 @@ def test_linear_spatial_attention_option():
     assert torch.allclose(la(t)[:, perm], la(t[:, perm]), atol=1e-5)  # permutation-equivariant
     with pytest.raises(ValueError):
         UNet3D(UNet3DConfig(**SMALL, spatial_attention="sparse"))
+
+
+def test_added_class_embedding_starts_unconditional():
+    """Zero-initialised class embedding: a model fine-tuned from an unconditional one starts
+    out exactly equal to it, whatever the label."""
+    m = UNet3D(UNet3DConfig(**SMALL, num_classes=3))
+    _randomize(m)
+    torch.nn.init.zeros_(m.class_embed.weight)
+    x, t = torch.randn(2, 3, 4, 16, 16), torch.rand(2)
+    a = m(x, t)
+    b = m(x, t, class_labels=torch.tensor([0, 2]))
+    assert torch.equal(a, b)

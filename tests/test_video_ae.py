@@ -29,6 +29,33 @@ def test_shapes_and_replicate_padding(ae):
         ae.encode(torch.randn(1, 3, 6, 16, 16))
 
 
+def test_patch_size_and_per_frame_2d_variant():
+    """Space-to-depth patches are part of f_s and invert exactly (shapes round-trip, every
+    pixel of a patch reaches the code); temporal_kernel=1 is a per-frame 2D autoencoder: a
+    frame's code depends on that frame only."""
+    torch.manual_seed(0)
+    ae = VideoAutoencoder(VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2), patch_size=2,
+                                                 spatial_factor=4, temporal_factor=2)).eval()
+    x = torch.randn(1, 3, 4, 16, 16, requires_grad=True)
+    z = ae.encode(x).mean
+    assert z.shape == (1, 4, 2, 4, 4) and ae(x)[0].shape == x.shape
+    z[0, :, 0, 0, 0].sum().backward()  # the top-left latent sees the top-left 2x2 patch
+    assert (x.grad[0, :, :2, :2, :2].abs() > 0).all()
+    ae2d = VideoAutoencoder(VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2, 2),
+                                                   spatial_factor=8, patch_size=2,
+                                                   temporal_factor=1, temporal_kernel=1)).eval()
+    x = torch.randn(1, 3, 5, 16, 16)
+    y = x.clone()
+    y[:, :, 2] = torch.randn(3, 16, 16)
+    with torch.no_grad():
+        a, b = ae2d.encode(x).mean, ae2d.encode(y).mean
+    assert a.shape == (1, 4, 5, 2, 2)
+    changed = (a - b).abs().flatten(3).amax((0, 1, 3)) > 0
+    assert changed.tolist() == [False, False, True, False, False]
+    with pytest.raises(ValueError, match="temporal_factor 1"):
+        VideoAutoencoder(VideoAutoencoderConfig(temporal_kernel=1, temporal_factor=4))
+
+
 def test_temporal_shift_equivariance(ae):
     """Shifting the input by f_t frames shifts the latent by one frame, away from the ends."""
     x = torch.randn(1, 3, 96, 8, 8)
@@ -83,6 +110,45 @@ def test_latent_diffusion_trains_and_samples_pixels(tmp_path):
     assert pipe.sample_shape(1, None) == (1, 4, 2, 4, 4)
     out = pipe(num_videos=1, num_inference_steps=2, progress=False)
     assert out.shape == (1, 8, 16, 16, 3)
+
+
+def test_latent_cache_windows_and_training(tmp_path):
+    """`vidiff encode-latents` writes the posterior means of each clip; LatentDataset yields
+    every window (dense or strided) of them; latent diffusion trains on the cache."""
+    from vidiff.cli import main
+    from vidiff.data.latents import LatentDataset, read_cache_metadata
+    from vidiff.data.datasets import MovingShapesDataset
+    from vidiff.data.moving_shapes import MovingShapesConfig
+    from test_training import tiny
+    from vidiff.training import Trainer
+    ae = VideoAutoencoder(VideoAutoencoderConfig(**{**CFG.__dict__, "scale_factor": 0.5}))
+    ae.save_pretrained(tmp_path / "ae")
+    cache = tmp_path / "z.safetensors"
+    assert main(["encode-latents", str(tmp_path / "ae"), "--out", str(cache), "--num-clips", "3",
+                 "--frames", "24", "--size", "16", "--batch-size", "2"]) == 0
+    meta = read_cache_metadata(cache)
+    assert meta["latent_shape"] == [4, 6, 4, 4] and meta["source"] == "moving_shapes"
+    ds = LatentDataset(cache, num_frames=8, frame_stride=2, size=16)  # 2 latents, 2 apart
+    assert len(ds) == 3 * 4
+    cfg_ms = MovingShapesConfig(size=16, num_frames=24, min_objects=1, max_objects=2)
+    clip = MovingShapesDataset(cfg_ms, label="num_objects")[1]
+    with torch.no_grad():
+        z = ae.encode(clip["video"][None]).mean[0]
+    item = ds[1 * 4 + 3]  # clip 1, offset 3: latent frames 3 and 5
+    assert item["latents"].shape == (4, 2, 4, 4) and item["label"] == clip["label"]
+    assert torch.allclose(item["latents"], z[:, [3, 5]], atol=1e-2)  # cached as float16
+    with pytest.raises(ValueError, match="spans"):
+        LatentDataset(cache, num_frames=16, frame_stride=2)
+    cfg = tiny(tmp_path / "run", "train.steps=2", "train.ckpt_every=2",
+               f"autoencoder={tmp_path / 'ae'}", "model.in_channels=4", "model.out_channels=4",
+               "model.channel_mult=[1]", "model.attention_levels=[0]",
+               "model.temporal_attention_levels=[0]", "diffusion.clip=null",
+               "data.kind=latents", f"data.path={cache}", "data.num_frames=8", "data.size=16")
+    res = Trainer(cfg).fit()
+    assert all(torch.isfinite(torch.tensor(res.losses)))
+    from vidiff.pipelines import VideoDiffusionPipeline
+    pipe = VideoDiffusionPipeline.from_pretrained(res.checkpoint)
+    assert pipe.sample_shape(1, None) == (1, 4, 2, 4, 4)
 
 
 AE_TINY = ["task=autoencoder", "model={type: VideoAutoencoder, base_channels: 8, "

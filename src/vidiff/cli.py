@@ -143,6 +143,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from .evaluation.metrics import evaluate_videos
 
     src = Path(a.target)
+    expected = None
     if src.is_dir() and not (src / "config.json").exists() and not (src / "latest").exists() \
             and not (src / "checkpoints").exists():
         files = sorted(f for f in src.iterdir() if f.suffix.lower() in (".mp4", ".gif", ".avi",
@@ -170,15 +171,21 @@ def cmd_eval(a: argparse.Namespace) -> int:
                            "Moving Shapes clips (sample it and evaluate the folder instead)")
         cfg = _moving_shapes_cfg(pipe)
         g = torch.Generator().manual_seed(a.seed)
-        vids = []
+        vids, labels = [], []
         t0 = time.perf_counter()
         for start in range(0, a.num_videos, a.batch_size):
             n = min(a.batch_size, a.num_videos - start)
+            lab = _labels(pipe, n, g)
+            labels += [] if lab is None else lab.tolist()
             vids += list(pipe(num_videos=n, num_inference_steps=a.steps, sampler=a.sampler,
+                              guidance_scale=a.guidance_scale, class_labels=lab,
                               generator=g, progress=False))
-        report = {"source": str(a.target), "kind": "checkpoint", "sampler": a.sampler,
-                  "steps": a.steps, "sampling_seconds": round(time.perf_counter() - t0, 2)}
-    m = evaluate_videos(vids, cfg)
+        report = {"source": str(a.target), "kind": "checkpoint",
+                  "sampler": a.sampler or pipe.experiment.sample.sampler,
+                  "steps": a.steps or pipe.experiment.sample.steps, "guidance_scale": _guidance(pipe, a.guidance_scale),
+                  "sampling_seconds": round(time.perf_counter() - t0, 2)}
+        expected = _expected_counts(pipe, labels)
+    m = evaluate_videos(vids, cfg, expected_counts=expected)
     ref_clips = [generate_clip(cfg, 10 ** 6 + i).video for i in range(max(32, len(vids)))]
     ref = evaluate_videos(ref_clips, cfg)
     report.update(m.to_dict())
@@ -190,6 +197,24 @@ def cmd_eval(a: argparse.Namespace) -> int:
     if a.json:
         Path(a.json).write_text(text)
     return 0
+
+
+def _labels(pipe, n: int, g):
+    """Labels for a class-conditional checkpoint (drawn uniformly), else None."""
+    if getattr(pipe.model.config, "num_classes", None) is None:
+        return None
+    return pipe.random_class_labels(n, g)
+
+
+def _guidance(pipe, w: float | None) -> float:
+    return pipe.experiment.sample.guidance_scale if w is None else w
+
+
+def _expected_counts(pipe, labels: list[int]) -> list[int] | None:
+    """Objects each clip must show when the labels are object counts (data.label=num_objects)."""
+    if labels and pipe.experiment.data.label == "num_objects":
+        return [lab + 1 for lab in labels]
+    return None
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -204,16 +229,21 @@ def cmd_demo(a: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(a.seed)
     t0 = time.perf_counter()
+    lab = _labels(pipe, a.num_videos, g)
     vids = pipe(num_videos=a.num_videos, num_inference_steps=a.steps, sampler=a.sampler,
-                generator=g, progress=True)
+                class_labels=lab, generator=g, progress=True)
     dt = time.perf_counter() - t0
     files = _write_outputs(list(vids), out / "demo.mp4", pipe.experiment.sample.fps)
     cfg = _moving_shapes_cfg(pipe)
-    m = evaluate_videos(list(vids), cfg)
+    m = evaluate_videos(list(vids), cfg,
+                        expected_counts=_expected_counts(pipe, [] if lab is None else lab.tolist()))
     ref = evaluate_videos([generate_clip(cfg, 10 ** 6 + i).video for i in range(64)], cfg)
     sampler = a.sampler or pipe.experiment.sample.sampler
     metrics = {**m.to_dict(), "real_motion_smoothness": ref.motion_smoothness,
-               "sampler": sampler, "steps": a.steps, "sampling_seconds": round(dt, 2),
+               "sampler": sampler, "steps": a.steps,
+               "guidance_scale": pipe.experiment.sample.guidance_scale,
+               "class_labels": None if lab is None else lab.tolist(),
+               "sampling_seconds": round(dt, 2),
                "checkpoint": str(ckpt)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     files["metrics"] = str(out / "metrics.json")
@@ -253,16 +283,8 @@ def cmd_autoencode(a: argparse.Namespace) -> int:
     from .data.datasets import frames_to_tensor, resize_crop
     from .data.video_io import VideoWriter, read_video
     from .evaluation.metrics import psnr, ssim
-    from .models import VideoAutoencoder, load_model
-    from .training.checkpoint import resolve_checkpoint
 
-    try:
-        ae = load_model(resolve_checkpoint(a.checkpoint))
-    except FileNotFoundError as e:
-        raise CLIError(str(e)) from e
-    if not isinstance(ae, VideoAutoencoder):
-        raise CLIError(f"{a.checkpoint} holds a {type(ae).__name__}, not a VideoAutoencoder")
-    ae.eval()
+    ae = _load_autoencoder(a.checkpoint)
     ft, fs = ae.factors
     frames = read_video(a.input, num_frames=a.max_frames) if a.max_frames else read_video(a.input)
     x = frames_to_tensor(frames)
@@ -291,6 +313,61 @@ def cmd_autoencode(a: argparse.Namespace) -> int:
     return 0
 
 
+def _load_autoencoder(path: str):
+    from .models import VideoAutoencoder, load_model
+    from .training.checkpoint import resolve_checkpoint
+
+    try:
+        ae = load_model(resolve_checkpoint(path))
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from e
+    if not isinstance(ae, VideoAutoencoder):
+        raise CLIError(f"{path} holds a {type(ae).__name__}, not a VideoAutoencoder")
+    return ae.eval()
+
+
+def cmd_encode_latents(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    import torch
+
+    from .data.datasets import MovingShapesDataset, VideoFolderDataset
+    from .data.latents import encode_to_cache
+    from .data.moving_shapes import MovingShapesConfig
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    ae = _load_autoencoder(a.checkpoint)
+    ft, fs = ae.factors
+    if a.frames % ft or a.size % fs:
+        raise CLIError(f"--frames must be a multiple of f_t={ft} and --size of f_s={fs}")
+    meta = {"autoencoder": str(a.checkpoint)}
+    labels = None
+    if a.videos:
+        ds = VideoFolderDataset(a.videos, a.frames, a.size, on_error="skip", seed=a.seed)
+        clips = (ds[i % len(ds)]["video"] for i in range(a.num_clips))
+        meta["source"] = str(a.videos)
+    else:
+        cfg = MovingShapesConfig(size=a.size, num_frames=a.frames, min_objects=a.min_objects,
+                                 max_objects=a.max_objects)
+        ds = MovingShapesDataset(cfg, seed=a.seed, label="num_objects")
+        items = (ds[i] for i in range(a.num_clips))
+        labels = []
+
+        def clips_with_labels():
+            for it in items:
+                labels.append(it["label"])
+                yield it["video"]
+        clips = clips_with_labels()
+        meta.update(source="moving_shapes", moving_shapes=asdict(cfg))
+    t0 = time.perf_counter()
+    out = encode_to_cache(ae, clips, a.out, meta, labels=labels, batch_size=a.batch_size,
+                          total=a.num_clips)
+    print(json.dumps({"out": str(out), "clips": a.num_clips, "seconds":
+                      round(time.perf_counter() - t0, 1)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidiff", description="Video diffusion models: train, "
                                 "sample, evaluate.")
@@ -312,13 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("--num-frames", type=_positive("--num-frames"))
     s.add_argument("--num-videos", type=_positive("--num-videos"), default=4)
-    s.add_argument("--steps", type=_positive("--steps"), default=50)
-    s.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    s.add_argument("--steps", type=_positive("--steps"), help="default: the checkpoint's")
+    s.add_argument("--sampler", choices=sorted(SAMPLERS), help="default: the checkpoint's")
     s.add_argument("--eta", type=float, help="ddim: 0 deterministic, 1 ancestral-like")
     s.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="sampler option: gamma (ancestral, pc), delta, corrector_steps (pc)")
-    s.add_argument("--guidance-scale", type=float, default=0.0)
-    s.add_argument("--class-label", type=int)
+    s.add_argument("--guidance-scale", type=float,
+                   help="classifier-free guidance (default: the checkpoint's)")
+    s.add_argument("--class-label", type=int, help="class-conditional models; default: random")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fps", type=float, default=8.0)
     s.add_argument("--device", default="cpu")
@@ -331,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("target")
     e.add_argument("--num-videos", type=_positive("--num-videos"), default=64)
     e.add_argument("--batch-size", type=_positive("--batch-size"), default=16)
-    e.add_argument("--steps", type=_positive("--steps"), default=50)
-    e.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    e.add_argument("--steps", type=_positive("--steps"), help="default: the checkpoint's")
+    e.add_argument("--sampler", choices=sorted(SAMPLERS), help="default: the checkpoint's")
+    e.add_argument("--guidance-scale", type=float, help="default: the checkpoint's")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--size", type=int, default=32)
     e.add_argument("--num-frames", type=int, default=8)
@@ -370,6 +449,21 @@ def build_parser() -> argparse.ArgumentParser:
     ae.add_argument("--chunk", type=_positive("--chunk"), default=4, help="latent frames a window")
     ae.add_argument("--fps", type=float, default=8.0)
     ae.set_defaults(func=cmd_autoencode)
+
+    el = sub.add_parser("encode-latents", help="encode clips once into a latent cache "
+                        "(train latent diffusion on it with data.kind=latents)")
+    el.add_argument("checkpoint", help="a VideoAutoencoder checkpoint")
+    el.add_argument("--out", required=True, help="the cache (.safetensors)")
+    el.add_argument("--num-clips", type=_positive("--num-clips"), default=1000)
+    el.add_argument("--frames", type=_positive("--frames"), default=64, help="pixel frames a clip")
+    el.add_argument("--size", type=_positive("--size"), default=64)
+    el.add_argument("--videos", help="a folder or CSV of videos (default: Moving Shapes)")
+    el.add_argument("--min-objects", type=int, default=1)
+    el.add_argument("--max-objects", type=int, default=2)
+    el.add_argument("--batch-size", type=_positive("--batch-size"), default=8)
+    el.add_argument("--seed", type=int, default=0)
+    el.add_argument("--threads", type=int)
+    el.set_defaults(func=cmd_encode_latents)
 
     d = sub.add_parser("demo", help="sample Moving Shapes clips from the shipped checkpoint")
     d.add_argument("--out", default="demo_out", help="output folder")

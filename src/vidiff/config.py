@@ -42,7 +42,8 @@ class DiffusionConfig:
 
 @dataclass
 class DataConfig:
-    #: moving_shapes | video_folder | video_csv
+    #: moving_shapes | video_folder | video_csv | latents (a cache from `vidiff encode-latents`;
+    #: num_frames/size are then pixel frames/size, frame_stride counts latent frames)
     kind: str = "moving_shapes"
     moving_shapes: MovingShapesConfig = field(default_factory=MovingShapesConfig)
     #: for video_folder / video_csv: a folder or a CSV file (column ``path``, optional ``caption``)
@@ -64,6 +65,9 @@ class DataConfig:
 class TrainConfig:
     out_dir: str = "runs/experiment"
     steps: int = 1000
+    #: fine-tune: start from this checkpoint's (EMA) weights; parameters it lacks (a new class
+    #: embedding, say) keep their initialisation. Ignored when out_dir has a checkpoint to resume.
+    init_from: str | None = None
     batch_size: int = 8
     grad_accum: int = 1
     lr: float = 2e-4

@@ -214,8 +214,9 @@ class ImageFolderDataset(Dataset):
 
 
 def collate(items: list[dict]) -> dict:
-    """Stack ``video`` (and ``label``/``fps``); keep captions as a list."""
-    out = {"video": torch.stack([it["video"] for it in items])}
+    """Stack ``video`` (or cached ``latents``, and ``label``/``fps``); keep captions as a list."""
+    key = "latents" if "latents" in items[0] else "video"
+    out = {key: torch.stack([it[key] for it in items])}
     if all("label" in it for it in items):
         out["label"] = torch.tensor([it["label"] for it in items])
     if all("fps" in it for it in items):

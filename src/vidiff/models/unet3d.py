@@ -50,6 +50,9 @@ class UNet3DConfig:
     context_dim: int | None = None
     #: class-conditional: labels 0..num_classes-1, label num_classes is the "null" class for CFG
     num_classes: int | None = None
+    #: how class labels enter: "add" (an embedding added to the timestep embedding, so every
+    #: ResBlock sees it; zero at init) or "cross_attention" (one context token)
+    class_embedding: str = "add"
     #: LVDM mask channel: an extra input channel telling which frames are given
     mask_channel: bool = False
     #: Make-A-Video fps conditioning: fps embedded and added to the time embedding
@@ -69,7 +72,7 @@ class UNet3D(ModelMixin):
             ``2 ** (len(channel_mult) - 1)``.
         t: ``(B,)`` or ``(B, F)`` diffusion times in ``[0, 1]``.
         context: ``(B, L, context_dim)`` tokens for cross-attention.
-        class_labels: ``(B,)`` long; turned into one context token.
+        class_labels: ``(B,)`` long; added to the time embedding or one context token.
         frame_mask: bool ``(B, F)``: given frames (only with ``mask_channel``).
         frame_groups: int ``(B, F)``: temporal attention only within a group.
         fps: ``(B,)`` frames per second (only with ``fps_conditioning``).
@@ -87,11 +90,17 @@ class UNet3D(ModelMixin):
         self.time_embed = ScalarEmbedding(ch, emb_dim, scale=1000.0)
         self.fps_embed = ScalarEmbedding(ch, emb_dim, scale=1.0) if c.fps_conditioning else None
         ctx_dim = c.context_dim
+        self.class_embed = None
         if c.num_classes is not None:
-            ctx_dim = ctx_dim or emb_dim
-            self.class_embed = nn.Embedding(c.num_classes + 1, ctx_dim)
-        else:
-            self.class_embed = None
+            if c.class_embedding == "add":
+                self.class_embed = nn.Embedding(c.num_classes + 1, emb_dim)
+                nn.init.zeros_(self.class_embed.weight)  # unconditional at init (fine-tuning)
+            elif c.class_embedding == "cross_attention":
+                ctx_dim = ctx_dim or emb_dim
+                self.class_embed = nn.Embedding(c.num_classes + 1, ctx_dim)
+            else:
+                raise ValueError(f"class_embedding must be 'add' or 'cross_attention', "
+                                 f"got {c.class_embedding!r}")
         self._ctx_dim = ctx_dim
         in_ch = c.in_channels + (1 if c.mask_channel else 0)
         self.conv_in = nn.Conv2d(in_ch, ch, 3, padding=1)
@@ -188,11 +197,14 @@ class UNet3D(ModelMixin):
             if fps is None:
                 raise ValueError("this model is fps-conditioned: pass fps=(B,)")
             emb = emb + self.fps_embed(fps.float().reshape(B, 1)).expand(B, F_, -1)
-        emb = emb.reshape(B * F_, -1)
         ctx = context
         if self.class_embed is not None and class_labels is not None:
-            tok = self.class_embed(class_labels.long())[:, None]
-            ctx = tok if ctx is None else torch.cat([ctx, tok], dim=1)
+            e = self.class_embed(class_labels.long().to(x.device))
+            if c.class_embedding == "add":
+                emb = emb + e[:, None]
+            else:
+                ctx = e[:, None] if ctx is None else torch.cat([ctx, e[:, None]], dim=1)
+        emb = emb.reshape(B * F_, -1)
         if ctx is not None:
             ctx = ctx.repeat_interleave(F_, dim=0)  # one copy per frame
         h = rearrange(x, "b c f h w -> (b f) c h w")

@@ -41,6 +41,12 @@ class VideoAutoencoderConfig:
     bottleneck: str = "kl"
     #: multiply latents by this before diffusion (1 / std measured on data)
     scale_factor: float = 1.0
+    #: space-to-depth of ``p x p`` pixels before the first conv (and depth-to-space after the
+    #: last): part of ``spatial_factor``, and it takes the costly full-resolution convs away
+    patch_size: int = 1
+    #: temporal kernel of every conv: 3 (3D video autoencoder) or 1 (a per-frame 2D
+    #: autoencoder, the baseline LVDM compares with; then temporal_factor must be 1)
+    temporal_kernel: int = 3
     extra: dict = field(default_factory=dict)
 
 
@@ -57,16 +63,19 @@ class FrameNorm(nn.Module):
         return rearrange(y, "(b f) c h w -> b c f h w", b=B)
 
 
-def conv3d(cin: int, cout: int, k: int = 3, stride: tuple[int, int, int] = (1, 1, 1)) -> nn.Conv3d:
-    """3D convolution with replicate padding (LVDM)."""
-    return nn.Conv3d(cin, cout, k, stride=stride, padding=k // 2, padding_mode="replicate")
+def conv3d(cin: int, cout: int, k: int = 3, stride: tuple[int, int, int] = (1, 1, 1),
+           kt: int | None = None) -> nn.Conv3d:
+    """``kt x k x k`` 3D convolution (``kt`` defaults to ``k``) with replicate padding (LVDM)."""
+    kt = k if kt is None else kt
+    return nn.Conv3d(cin, cout, (kt, k, k), stride=stride, padding=(kt // 2, k // 2, k // 2),
+                     padding_mode="replicate")
 
 
 class ResBlock3D(nn.Module):
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, kt: int = 3):
         super().__init__()
-        self.n1, self.c1 = FrameNorm(cin), conv3d(cin, cout)
-        self.n2, self.c2 = FrameNorm(cout), conv3d(cout, cout)
+        self.n1, self.c1 = FrameNorm(cin), conv3d(cin, cout, kt=kt)
+        self.n2, self.c2 = FrameNorm(cout), conv3d(cout, cout, kt=kt)
         self.skip = nn.Identity() if cin == cout else nn.Conv3d(cin, cout, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -94,14 +103,24 @@ class DiagonalGaussian:
 
 
 def _factors(cfg: VideoAutoencoderConfig) -> tuple[list[int], list[int]]:
-    """Per-downsampling (temporal, spatial) strides, temporal ones first."""
+    """Per-downsampling (temporal, spatial) strides, temporal ones first (the spatial factor
+    left after the ``patch_size`` space-to-depth)."""
     n = len(cfg.channel_mult) - 1
-    ns, nt = int(math.log2(cfg.spatial_factor)), int(math.log2(cfg.temporal_factor))
-    if 2 ** ns != cfg.spatial_factor or 2 ** nt != cfg.temporal_factor:
-        raise ValueError("spatial_factor and temporal_factor must be powers of two")
+    if cfg.patch_size < 1 or cfg.spatial_factor % cfg.patch_size:
+        raise ValueError(f"patch_size {cfg.patch_size} must divide spatial_factor "
+                         f"{cfg.spatial_factor}")
+    if cfg.temporal_kernel not in (1, 3):
+        raise ValueError("temporal_kernel must be 3 (3D) or 1 (per-frame 2D)")
+    if cfg.temporal_kernel == 1 and cfg.temporal_factor != 1:
+        raise ValueError("a per-frame autoencoder (temporal_kernel 1) has temporal_factor 1")
+    fs = cfg.spatial_factor // cfg.patch_size
+    ns, nt = int(math.log2(fs)), int(math.log2(cfg.temporal_factor))
+    if 2 ** ns != fs or 2 ** nt != cfg.temporal_factor:
+        raise ValueError("spatial_factor / patch_size and temporal_factor must be powers of two")
     if ns > n or nt > n:
-        raise ValueError(f"{n} downsamplings cannot reach f_s={cfg.spatial_factor}, "
-                         f"f_t={cfg.temporal_factor}; add levels to channel_mult")
+        raise ValueError(f"{n} downsamplings cannot reach f_s={cfg.spatial_factor} (patch "
+                         f"{cfg.patch_size}), f_t={cfg.temporal_factor}; add levels to "
+                         "channel_mult")
     return [2 if i < nt else 1 for i in range(n)], [2 if i < ns else 1 for i in range(n)]
 
 
@@ -117,31 +136,32 @@ class VideoAutoencoder(ModelMixin):
         if c.bottleneck not in ("kl", "plain"):
             raise ValueError("bottleneck must be 'kl' or 'plain'")
         ts, ss = _factors(c)
+        kt, p2 = c.temporal_kernel, c.patch_size ** 2
         chs = [c.base_channels * m for m in c.channel_mult]
         # encoder
-        self.enc_in = conv3d(c.in_channels, chs[0])
+        self.enc_in = conv3d(c.in_channels * p2, chs[0], kt=kt)
         enc: list[nn.Module] = []
         cur = chs[0]
         for i, ch in enumerate(chs):
             for _ in range(c.num_res_blocks):
-                enc.append(ResBlock3D(cur, ch))
+                enc.append(ResBlock3D(cur, ch, kt))
                 cur = ch
             if i < len(chs) - 1:
-                enc.append(conv3d(cur, cur, 3, stride=(ts[i], ss[i], ss[i])))
-        self.encoder = nn.Sequential(*enc, ResBlock3D(cur, cur), FrameNorm(cur), nn.SiLU())
+                enc.append(conv3d(cur, cur, 3, stride=(ts[i], ss[i], ss[i]), kt=kt))
+        self.encoder = nn.Sequential(*enc, ResBlock3D(cur, cur, kt), FrameNorm(cur), nn.SiLU())
         zc = c.latent_channels * (2 if c.bottleneck == "kl" else 1)
-        self.enc_out = conv3d(cur, zc)
+        self.enc_out = conv3d(cur, zc, kt=kt)
         # decoder (mirror)
-        self.dec_in = conv3d(c.latent_channels, cur)
-        dec: list[nn.Module] = [ResBlock3D(cur, cur)]
+        self.dec_in = conv3d(c.latent_channels, cur, kt=kt)
+        dec: list[nn.Module] = [ResBlock3D(cur, cur, kt)]
         for i in reversed(range(len(chs))):
             for _ in range(c.num_res_blocks):
-                dec.append(ResBlock3D(cur, chs[i]))
+                dec.append(ResBlock3D(cur, chs[i], kt))
                 cur = chs[i]
             if i > 0:
-                dec.append(_Upsample3D(cur, ts[i - 1], ss[i - 1]))
+                dec.append(_Upsample3D(cur, ts[i - 1], ss[i - 1], kt))
         self.decoder = nn.Sequential(*dec, FrameNorm(cur), nn.SiLU())
-        self.dec_out = conv3d(cur, c.in_channels)
+        self.dec_out = conv3d(cur, c.in_channels * p2, kt=kt)
 
     @property
     def factors(self) -> tuple[int, int]:
@@ -157,11 +177,18 @@ class VideoAutoencoder(ModelMixin):
 
     def encode(self, x: Tensor) -> DiagonalGaussian | Tensor:
         self._check(x)
+        p = self.config.patch_size
+        if p > 1:
+            x = rearrange(x, "b c f (h p) (w q) -> b (c p q) f h w", p=p, q=p)
         m = self.enc_out(self.encoder(self.enc_in(x)))
         return DiagonalGaussian(m) if self.config.bottleneck == "kl" else m
 
     def decode(self, z: Tensor) -> Tensor:
-        return self.dec_out(self.decoder(self.dec_in(z)))
+        x = self.dec_out(self.decoder(self.dec_in(z)))
+        p = self.config.patch_size
+        if p > 1:
+            x = rearrange(x, "b (c p q) f h w -> b c f (h p) (w q)", p=p, q=p)
+        return x
 
     def forward(self, x: Tensor, sample: bool = True, generator: torch.Generator | None = None
                 ) -> tuple[Tensor, DiagonalGaussian | None]:
@@ -225,10 +252,10 @@ class VideoAutoencoder(ModelMixin):
 class _Upsample3D(nn.Module):
     """Nearest-neighbour upsampling by ``(t, s, s)`` then a replicate-padded 3D conv."""
 
-    def __init__(self, ch: int, t: int, s: int):
+    def __init__(self, ch: int, t: int, s: int, kt: int = 3):
         super().__init__()
         self.t, self.s = t, s
-        self.conv = conv3d(ch, ch)
+        self.conv = conv3d(ch, ch, kt=kt)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.t > 1 or self.s > 1:

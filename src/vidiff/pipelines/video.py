@@ -117,6 +117,8 @@ class VideoDiffusionPipeline:
         cond: dict[str, Any] = {}
         uncond: dict[str, Any] = {}
         mc = self.model.config
+        if class_labels is None and w and getattr(mc, "num_classes", None) is not None:
+            class_labels = self.random_class_labels(num_videos, generator)
         if class_labels is not None:
             if getattr(mc, "num_classes", None) is None:
                 raise ValueError("this model is not class-conditional")
@@ -156,6 +158,14 @@ class VideoDiffusionPipeline:
         if output_type != "np":
             raise ValueError("output_type must be 'np', 'pt' or 'latent'")
         return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+
+    def random_class_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` labels drawn uniformly from a class-conditional model's classes (what guided
+        sampling uses when no label is given)."""
+        k = getattr(self.model.config, "num_classes", None)
+        if k is None:
+            raise ValueError("this model is not class-conditional")
+        return torch.randint(0, k, (n,), generator=generator)
 
     @torch.no_grad()
     def decode_latents(self, z: Tensor, chunk: int = 4) -> Tensor:

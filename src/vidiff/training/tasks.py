@@ -51,10 +51,16 @@ class DiffusionTask:
 
     def loss(self, net: nn.Module, batch: dict, g: torch.Generator, step: int) -> Tensor:
         dc = self.cfg.diffusion
-        x0 = batch["video"].to(self.device)
-        if self.autoencoder is not None:
-            with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-                x0 = self.autoencoder.latents(x0.float())
+        if "latents" in batch:  # a latent cache: encoded once, scaled here
+            if self.autoencoder is None:
+                raise ValueError("training on cached latents needs `autoencoder:` in the recipe "
+                                 "(its scale factor, and the decoder the checkpoint carries)")
+            x0 = batch["latents"].to(self.device) * self.autoencoder.config.scale_factor
+        else:
+            x0 = batch["video"].to(self.device)
+            if self.autoencoder is not None:
+                with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+                    x0 = self.autoencoder.latents(x0.float())
         cond = self._cond(batch, g)
         given, cond_t = None, 0.0
         if dc.frame_masks.active:  # frame-conditioned training (prediction, interpolation, ...)

@@ -57,7 +57,13 @@ def build_dataset(cfg: ExperimentConfig, seed: int | None = None):
             raise ValueError("data.path is required for video_folder / video_csv")
         return VideoFolderDataset(d.path, d.num_frames, d.size, d.frame_stride, d.target_fps,
                                   d.on_error, seed)
-    raise ValueError(f"unknown data.kind {d.kind!r}; choose moving_shapes, video_folder or video_csv")
+    if d.kind == "latents":
+        if not d.path:
+            raise ValueError("data.path is required for data.kind latents (a latent cache file)")
+        from ..data.latents import LatentDataset
+        return LatentDataset(d.path, d.num_frames, d.frame_stride, d.size)
+    raise ValueError(f"unknown data.kind {d.kind!r}; choose moving_shapes, video_folder, "
+                     "video_csv or latents")
 
 
 def _mix(*xs: int) -> int:
@@ -73,6 +79,29 @@ class TrainResult:
     steps: int
     losses: list[float]
     checkpoint: Path | None
+
+
+def init_weights_from(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """Copy the weights of checkpoint ``path`` (its EMA ``model.safetensors``) into ``model``
+    wherever name and shape agree. Returns and logs what was ``loaded``, what the model has that
+    the checkpoint lacks (``new``, left as initialised) and what it skipped (``unused``).
+    A checkpoint sharing no weight with the model is an error."""
+    from safetensors.torch import load_file
+
+    from .checkpoint import resolve_checkpoint
+    src = load_file(str(resolve_checkpoint(path) / "model.safetensors"))
+    own = model.state_dict()
+    loaded = [k for k, v in src.items() if k in own and own[k].shape == v.shape]
+    if not loaded:
+        raise ValueError(f"init_from {path}: no weight matches this model")
+    with torch.no_grad():
+        for k in loaded:
+            own[k].copy_(src[k])
+    rep = {"loaded": loaded, "new": sorted(set(own) - set(loaded)),
+           "unused": sorted(set(src) - set(loaded))}
+    log.info("init_from %s: %d tensors loaded, new: %s, unused: %s", path, len(loaded),
+             rep["new"] or "none", rep["unused"] or "none")
+    return rep
 
 
 class EMA:
@@ -126,6 +155,8 @@ class Trainer:
             ae_dir = resolve_checkpoint(cfg.autoencoder)
             self.autoencoder = load_model(ae_dir, map_location="cpu").to(self.device).eval()
             self.autoencoder.requires_grad_(False)
+        if t.init_from:
+            self.init_report = init_weights_from(self.model, t.init_from)
         self.task = build_task(cfg, self.model, self.device, self.autoencoder)
         self.schedule = getattr(self.task, "schedule", None)
         self.extra_logs: dict[str, float] = {}

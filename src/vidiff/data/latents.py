@@ -1,0 +1,115 @@
+"""Cached autoencoder latents: encode a video set once, then train latent diffusion on windows
+of the cache without running the encoder every step (for the tiny LVDM recipe the encoder costs
+more than the denoiser).
+
+A cache is one safetensors file: ``latents`` ``(N, c, L, h, w)`` (unscaled posterior means;
+training multiplies by the autoencoder's ``scale_factor``) and optional ``labels`` ``(N,)``,
+with JSON metadata (the pixel frames and size, ``f_t``/``f_s``, the autoencoder it came from,
+the Moving Shapes config when that was the source).
+
+A :class:`LatentDataset` yields windows of ``num_frames`` *pixel* frames' worth of latents
+(``num_frames / f_t`` latent frames) every ``frame_stride`` latent frames, at every offset of
+every cached clip: ``frame_stride > 1`` gives sparse key frames, what the key-frame model of
+hierarchical long-video generation learns.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+__all__ = ["LatentDataset", "encode_to_cache", "read_cache_metadata"]
+
+
+def read_cache_metadata(path: str | Path) -> dict:
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    return json.loads(meta.get("vidiff", "{}"))
+
+
+@torch.no_grad()
+def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta: dict,
+                    labels: list[int] | None = None, batch_size: int = 8,
+                    progress: bool = True, total: int | None = None) -> Path:
+    """Encode ``clips`` (each ``(C, F, H, W)`` in ``[-1, 1]``; any iterable, consumed as a
+    stream) to posterior-mean latents and write the cache ``out`` atomically. ``meta`` is
+    stored with the file (plus shapes); ``labels`` may be filled while ``clips`` is consumed."""
+    from tqdm.auto import tqdm
+
+    from ..models.modeling import atomic_write
+    ae = autoencoder.eval()
+    dev = next(ae.parameters()).device
+    zs: list[Tensor] = []
+    buf: list[Tensor] = []
+
+    def flush():
+        if buf:
+            x = torch.stack(buf).to(dev)
+            zs.append(ae.encode_chunked(x).to(torch.float16).cpu())
+            buf.clear()
+    for x in tqdm(clips, desc="encoding", disable=not progress, unit="clip", total=total):
+        buf.append(x)
+        if len(buf) == batch_size:
+            flush()
+    flush()
+    if not zs:
+        raise ValueError("no clips to encode")
+    z = torch.cat(zs)
+    ft, fs = ae.factors
+    meta = {**meta, "num_clips": z.shape[0], "latent_shape": list(z.shape[1:]),
+            "temporal_factor": ft, "spatial_factor": fs,
+            "frames": z.shape[2] * ft, "size": z.shape[3] * fs}
+    tensors = {"latents": z.contiguous()}
+    if labels is not None:
+        tensors["labels"] = torch.as_tensor(labels, dtype=torch.long)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda p: save_file(tensors, str(p), metadata={"vidiff": json.dumps(meta)}))
+    return out
+
+
+class LatentDataset(torch.utils.data.Dataset):
+    """Windows of a latent cache: item ``i`` is ``{"latents": (c, n, h, w)}`` (float32,
+    unscaled) with ``n = num_frames / f_t`` latent frames ``frame_stride`` apart."""
+
+    def __init__(self, path: str | Path, num_frames: int, frame_stride: int = 1,
+                 size: int | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no latent cache (make one with `vidiff "
+                                    "encode-latents`)")
+        self.meta = read_cache_metadata(path)
+        with safe_open(str(path), "pt") as f:
+            self.latents = f.get_tensor("latents")
+            self.labels = f.get_tensor("labels") if "labels" in f.keys() else None
+        ft = int(self.meta.get("temporal_factor", 1))
+        if num_frames % ft:
+            raise ValueError(f"data.num_frames ({num_frames}) must be a multiple of the cache's "
+                             f"f_t={ft}")
+        if size is not None and self.meta.get("size") not in (None, size):
+            raise ValueError(f"data.size is {size} but the cache holds {self.meta['size']}px "
+                             "clips")
+        self.window, self.stride = num_frames // ft, frame_stride
+        L = self.latents.shape[2]
+        span = (self.window - 1) * frame_stride + 1
+        if span > L:
+            raise ValueError(f"a window of {self.window} latent frames {frame_stride} apart spans "
+                             f"{span}, but cached clips have {L} latent frames")
+        self.positions = L - span + 1
+
+    def __len__(self) -> int:
+        return self.latents.shape[0] * self.positions
+
+    def __getitem__(self, i: int) -> dict:
+        n, o = divmod(int(i), self.positions)
+        z = self.latents[n, :, o:o + (self.window - 1) * self.stride + 1:self.stride]
+        item = {"latents": z.float()}
+        if self.labels is not None:
+            item["label"] = int(self.labels[n])
+        return item
