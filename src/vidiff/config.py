@@ -106,6 +106,8 @@ class AutoencoderLossConfig:
 
     #: l1 | mse
     reconstruction: str = "l1"
+    #: weight of KL(posterior || N(0, I)) summed over the latent, per pixel of the clip (LDM's
+    #: convention, so 1e-6 balances as in LDM / LVDM)
     kl_weight: float = 1e-6
     #: LPIPS weight; needs ``perceptual_weights`` (a local .safetensors file), otherwise off
     perceptual_weight: float = 0.0

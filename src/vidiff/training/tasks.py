@@ -146,7 +146,12 @@ class AutoencoderTask:
         rec_loss = self._rec_loss(x, rec.float())
         loss = rec_loss
         if post is not None:
-            loss = loss + self.lc.kl_weight * post.kl()
+            # LDM's balance is KL(sum over latents) against reconstruction summed over pixels;
+            # the reconstruction here is a per-pixel mean, so the KL is divided by the pixels of
+            # a clip. (Without this, kl_weight 1e-6 is ~2e5 times too strong and the posterior
+            # collapses to N(0, I): measured, PSNR 13 dB after 750 steps.)
+            loss = loss + self.lc.kl_weight * post.kl() / x[0].numel()
+            self._kl = float(post.kl().detach())
         if self.disc is not None and step >= self.lc.disc_start:
             g_loss = -self.disc(rec).mean()
             w = self._adaptive_weight(rec_loss, g_loss) if torch.is_grad_enabled() else 1.0
@@ -156,14 +161,15 @@ class AutoencoderTask:
 
     def after_step(self, step: int) -> dict[str, float]:
         """Discriminator update on this step's real and reconstructed clips."""
+        logs = {"kl": self._kl} if getattr(self, "_kl", None) is not None else {}
         if self.disc is None or step < self.lc.disc_start or self._last is None:
-            return {}
+            return logs
         real, fake = self._last
         d_loss = hinge_d_loss(self.disc(real), self.disc(fake))
         self.disc_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.disc_opt.step()
-        return {"d_loss": d_loss.item()}
+        return {**logs, "d_loss": d_loss.item()}
 
     def state_tensors(self) -> dict[str, Tensor]:
         if self.disc is None:
