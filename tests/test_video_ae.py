@@ -183,6 +183,23 @@ def test_autoencoder_training_with_discriminator_resumes_exactly(tmp_path):
     assert ae.config.scale_factor != 1.0  # measured on data at save time
 
 
+def test_kl_term_is_per_pixel_of_the_clip(tmp_path):
+    """loss = reconstruction (a per-pixel mean) + kl_weight * KL(sum over the latent) / pixels,
+    LDM's balance, so kl_weight=1e-6 does not swamp the reconstruction."""
+    from vidiff.training.tasks import AutoencoderTask
+    cfg = _ae_cfg(tmp_path, "autoencoder_loss.reconstruction=mse", "autoencoder_loss.kl_weight=0.5")
+    from vidiff.training import build_model
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    task = AutoencoderTask(cfg, model, torch.device("cpu"))
+    x = torch.rand(2, 3, 4, 16, 16) * 2 - 1
+    loss = task.loss(model, {"video": x}, torch.Generator().manual_seed(0), 0)
+    rec, post = model(x, generator=torch.Generator().manual_seed(0))
+    expect = ((rec - x) ** 2).mean() + 0.5 * post.kl() / (3 * 4 * 16 * 16)
+    assert torch.allclose(loss, expect, rtol=1e-5)
+    assert task.after_step(0)["kl"] == pytest.approx(float(post.kl()), rel=1e-5)
+
+
 def test_perceptual_loss_loads_local_weights(tmp_path, caplog):
     from safetensors.torch import save_file
     from vidiff.nn.perceptual import LPIPS, load_perceptual
