@@ -105,6 +105,7 @@ def test_latent_diffusion_trains_and_samples_pixels(tmp_path):
                "model.temporal_attention_levels=[0]", "diffusion.clip=null",
                "data.moving_shapes.num_frames=8")
     res = Trainer(cfg).fit()
+    assert res.checkpoint.name == "step_000002"  # not named after the submodel
     assert (res.checkpoint / "autoencoder" / "model.safetensors").is_file()
     pipe = VideoDiffusionPipeline.from_pretrained(res.checkpoint)
     assert pipe.sample_shape(1, None) == (1, 4, 2, 4, 4)

@@ -77,8 +77,8 @@ def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, 
     if task_tensors:  # e.g. an autoencoder's discriminator and its optimizer
         save_file({k: v.detach().contiguous().cpu() for k, v in task_tensors.items()},
                   str(tmp / "task.safetensors"))
-    for name, sub in (submodels or {}).items():  # e.g. the frozen autoencoder of a latent model
-        sub.save_pretrained(tmp / name)
+    for sub_name, sub in (submodels or {}).items():  # e.g. a latent model's frozen autoencoder
+        sub.save_pretrained(tmp / sub_name)
     for f in tmp.rglob("*"):
         if f.is_dir():
             continue
