@@ -88,6 +88,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     res = tr.fit(steps=a.steps)
     if tr.rank == 0:
         print(f"trained {res.steps} steps; checkpoint: {res.checkpoint}")
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.destroy_process_group()
     return 0
 
 

@@ -376,4 +376,6 @@ class Trainer:
         bar.close()
         if self._tb:
             self._tb.flush()
+        if self.distributed:  # no rank leaves (tearing down gloo) while rank 0 still writes
+            dist.barrier()
         return TrainResult(self.step, losses, ckpt)
