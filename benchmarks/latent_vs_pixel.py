@@ -17,8 +17,6 @@ cost does not depend on them.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -27,17 +25,9 @@ from vidiff.config import load_config
 from vidiff.models.video_ae import VideoAutoencoder, VideoAutoencoderConfig
 from vidiff.training import build_model
 
+from unet_speed import median_time  # noqa: E402 - the benchmarks' shared timer (same folder)
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def unet(recipe: str, channels: int, mask: bool | None = None):

@@ -133,6 +133,15 @@ def test_init_from_fine_tunes_with_a_new_class_embedding(tmp_path):
     with torch.no_grad():
         assert torch.allclose(tr.model.eval()(x, t, class_labels=torch.tensor([0, 1])),
                               ref(x, t), atol=1e-6)
+    # a class-conditional checkpoint is evaluated with labels drawn for it, guided, and each
+    # clip held to the object count its label asks for
+    res = tr.fit()
+    from vidiff.cli import main
+    report = tmp_path / "eval.json"
+    assert main(["eval", str(res.checkpoint), "--num-videos", "4", "--steps", "2",
+                 "--guidance-scale", "2", "--json", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert r["guidance_scale"] == 2.0 and r["num_videos"] == 4
     from vidiff.models.video_ae import VideoAutoencoder, VideoAutoencoderConfig
     VideoAutoencoder(VideoAutoencoderConfig(base_channels=8)).save_pretrained(tmp_path / "ae")
     with pytest.raises(ValueError, match="no weight matches"):

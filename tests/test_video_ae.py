@@ -150,6 +150,13 @@ def test_latent_cache_windows_and_training(tmp_path):
     from vidiff.pipelines import VideoDiffusionPipeline
     pipe = VideoDiffusionPipeline.from_pretrained(res.checkpoint)
     assert pipe.sample_shape(1, None) == (1, 4, 2, 4, 4)
+    # `vidiff eval` finds the Moving Shapes setting in the cache the model trained on
+    report = tmp_path / "eval.json"
+    assert main(["eval", str(res.checkpoint), "--num-videos", "2", "--steps", "2",
+                 "--json", str(report)]) == 0
+    import json
+    r = json.loads(report.read_text())
+    assert r["num_videos"] == 2 and 0.0 <= r["validity"] <= 1.0
 
 
 AE_TINY = ["task=autoencoder", "model={type: VideoAutoencoder, base_channels: 8, "

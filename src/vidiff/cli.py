@@ -131,6 +131,20 @@ def _moving_shapes_cfg(pipe=None, size: int | None = None, frames: int | None = 
     from .data.moving_shapes import MovingShapesConfig
 
     cfg = pipe.experiment.data.moving_shapes if pipe is not None else MovingShapesConfig()
+    if pipe is not None and pipe.experiment.data.kind == "latents":  # a cache of Moving Shapes
+        from dataclasses import replace
+
+        from .data.latents import read_cache_metadata
+        d = pipe.experiment.data
+        try:
+            ms = read_cache_metadata(d.path).get("moving_shapes")
+        except Exception as e:  # noqa: BLE001 - any unreadable cache: one clear line
+            raise CLIError(f"{d.path}: cannot read the latent cache this model was trained on "
+                           f"({e})") from e
+        if ms is None:
+            raise CLIError(f"{d.path} was not encoded from Moving Shapes")
+        cfg = replace(MovingShapesConfig(**ms), num_frames=pipe.experiment.sample.num_frames
+                      or d.num_frames)
     if size:
         cfg.size = size
     if frames:
@@ -169,7 +183,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         report = {"source": "real Moving Shapes clips", "kind": "reference"}
     else:
         pipe = _pipe(a.target, a.device)
-        if pipe.experiment.data.kind != "moving_shapes":
+        if pipe.experiment.data.kind not in ("moving_shapes", "latents"):
             raise CLIError(f"{a.target} was not trained on Moving Shapes; `vidiff eval` measures "
                            "Moving Shapes clips (sample it and evaluate the folder instead)")
         cfg = _moving_shapes_cfg(pipe)
@@ -185,7 +199,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
                               generator=g, progress=False))
         report = {"source": str(a.target), "kind": "checkpoint",
                   "sampler": a.sampler or pipe.experiment.sample.sampler,
-                  "steps": a.steps or pipe.experiment.sample.steps, "guidance_scale": _guidance(pipe, a.guidance_scale),
+                  "steps": a.steps or pipe.experiment.sample.steps, "guidance_scale": pipe.experiment.sample.guidance_scale if a.guidance_scale is None
+                  else a.guidance_scale,
                   "sampling_seconds": round(time.perf_counter() - t0, 2)}
         expected = _expected_counts(pipe, labels)
     m = evaluate_videos(vids, cfg, expected_counts=expected)
@@ -207,10 +222,6 @@ def _labels(pipe, n: int, g):
     if getattr(pipe.model.config, "num_classes", None) is None:
         return None
     return pipe.random_class_labels(n, g)
-
-
-def _guidance(pipe, w: float | None) -> float:
-    return pipe.experiment.sample.guidance_scale if w is None else w
 
 
 def _expected_counts(pipe, labels: list[int]) -> list[int] | None:
