@@ -81,3 +81,27 @@ def test_sampler_options_are_checked(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(d), "--sampler", "ddim", "--opt", "delta=0.1", "--out", out]) == 2
     assert "takes no option(s) ['delta']" in capsys.readouterr().err
+
+
+def test_export_bundles_a_guide_model(tmp_path, capsys):
+    from test_guidance import _tiny_pipe
+    from vidiff.pipelines import VideoDiffusionPipeline
+
+    _tiny_pipe(0).save_pretrained(tmp_path / "good")
+    _tiny_pipe(1, channels=16).save_pretrained(tmp_path / "weak")
+    assert main(["export", str(tmp_path / "good"), "--out", str(tmp_path / "x"),
+                 "--autoguidance-scale", "1"]) == 2  # a weight without a guide model
+    assert "needs --guide" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "good"), "--out", str(tmp_path / "x"), "--guide",
+                 str(tmp_path / "weak"), "--autoguidance-scale", "1.5", "--sampler", "ddim",
+                 "--steps", "3"]) == 0
+    capsys.readouterr()
+    pipe = VideoDiffusionPipeline.from_pretrained(tmp_path / "x")
+    s = pipe.experiment.sample
+    assert (s.sampler, s.steps, s.autoguidance_scale) == ("ddim", 3, 1.5)
+    assert pipe.guide_model is not None and pipe.guide_model.config.model_channels == 16
+    assert main(["sample", str(tmp_path / "x"), "--num-videos", "1", "--out",
+                 str(tmp_path / "s.mp4"), "--quiet"]) == 0
+    assert main(["sample", str(tmp_path / "good"), "--num-videos", "1", "--steps", "2",
+                 "--autoguidance-scale", "1", "--out", str(tmp_path / "t.mp4"), "--quiet"]) == 2
+    assert "guide model" in capsys.readouterr().err

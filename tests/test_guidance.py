@@ -109,3 +109,75 @@ def test_unconditional_guidance_formula():
     out = fc(torch.randn(1, 1, 3, 1, 1), torch.tensor([0.5]))
     assert torch.allclose(out[0, 0, 1:], torch.full((2, 1, 1), 2.5 * 2.0 - 1.5 * 0.5))
     assert out[0, 0, 0].item() == 0.0
+
+
+def test_autoguidance_formula_and_clip():
+    from vidiff.diffusion import AutoGuidance
+
+    calls = []
+
+    def good(z, t, **kw):
+        calls.append("good")
+        return torch.full_like(z, 0.5)
+
+    def weak(z, t, **kw):
+        calls.append("weak")
+        return torch.full_like(z, 0.25)
+
+    z, t = torch.randn(2, 3), torch.tensor([0.3, 0.7])
+    assert torch.allclose(AutoGuidance(good, weak, 2.0)(z, t), torch.full((2, 3), 3 * 0.5 - 2 * 0.25))
+    assert torch.allclose(AutoGuidance(good, weak, 4.0, clip=1.0)(z, t), torch.ones(2, 3))  # 1.5 -> 1
+    calls.clear()
+    assert torch.allclose(AutoGuidance(good, weak, 0.0)(z, t), torch.full((2, 3), 0.5))
+    assert calls == ["good"]  # w = 0 never runs the weak model
+
+
+def _tiny_pipe(seed: int, channels: int = 8):
+    from vidiff.config import ExperimentConfig
+    from vidiff.models import UNet3D, UNet3DConfig
+    from vidiff.pipelines import VideoDiffusionPipeline
+
+    exp = ExperimentConfig()
+    exp.data.moving_shapes.size, exp.data.moving_shapes.num_frames = 16, 4
+    torch.manual_seed(seed)
+    net = UNet3D(UNet3DConfig(model_channels=channels, channel_mult=(1, 2), num_res_blocks=1,
+                              attention_levels=(1,), head_channels=8))
+    for p in net.parameters():  # non-zero everywhere, so two networks really differ
+        torch.nn.init.normal_(p, std=0.05)
+    return VideoDiffusionPipeline(net, exp.diffusion, exp)
+
+
+def test_pipeline_autoguidance(tmp_path):
+    import pytest
+
+    pipe, other = _tiny_pipe(0), _tiny_pipe(1, channels=16)
+
+    def run(**kw):
+        return pipe(num_videos=2, num_inference_steps=3, sampler="ddim", output_type="pt",
+                    generator=torch.Generator().manual_seed(0), progress=False, **kw)
+
+    plain = run()
+    with pytest.raises(ValueError, match="guide model"):
+        run(autoguidance_scale=1.0)
+    pipe.guide_model = pipe.model  # guided away from itself: (1 + w) D - w D = D
+    assert torch.allclose(run(autoguidance_scale=2.0), plain, atol=1e-5)
+    pipe.guide_model = other.model
+    assert not torch.allclose(run(autoguidance_scale=2.0), plain, atol=1e-3)
+    # export with a bundled guide and a default weight; loading brings both back
+    other.save_pretrained(tmp_path / "weak")
+    pipe.guide_model = None
+    pipe.attach_guide(tmp_path / "weak")
+    pipe.experiment.sample.autoguidance_scale = 2.0
+    pipe.save_pretrained(tmp_path / "export")
+    from vidiff.pipelines import VideoDiffusionPipeline
+    back = VideoDiffusionPipeline.from_pretrained(tmp_path / "export")
+    assert back.guide_model is not None and back.experiment.sample.autoguidance_scale == 2.0
+    assert torch.allclose(back(num_videos=2, num_inference_steps=3, sampler="ddim",
+                               output_type="pt", generator=torch.Generator().manual_seed(0),
+                               progress=False), run(autoguidance_scale=2.0), atol=1e-5)
+    # a guide with another parameterisation is refused
+    other.diffusion.prediction = "eps" if pipe.diffusion.prediction != "eps" else "v"
+    other.experiment.diffusion = other.diffusion
+    other.save_pretrained(tmp_path / "weak_eps")
+    with pytest.raises(ValueError, match="same noise schedule"):
+        pipe.attach_guide(tmp_path / "weak_eps")

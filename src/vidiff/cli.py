@@ -1,4 +1,4 @@
-"""The ``vidiff`` command line: train, sample, eval, demo.
+"""The ``vidiff`` command line: train, sample, eval, export, demo.
 
 Errors a user can cause (bad arguments, config keys, missing or unreadable files) print one line
 ``vidiff: error: ...`` and exit with status 2; ``--debug`` shows the traceback instead.
@@ -94,19 +94,40 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def _pipe(path: str, device: str):
+def _pipe(path: str, device: str, guide: str | None = None):
     from .pipelines import VideoDiffusionPipeline
 
     try:
-        return VideoDiffusionPipeline.from_pretrained(path, device=device)
+        pipe = VideoDiffusionPipeline.from_pretrained(path, device=device)
+        if guide:
+            pipe.attach_guide(guide)
+        return pipe
     except FileNotFoundError as e:
         raise CLIError(str(e)) from e
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    """A sampling-only checkpoint (EMA weights, recipe, sample defaults, autoencoder / guide
+    model when present): what the package ships for ``vidiff demo``."""
+    pipe = _pipe(a.checkpoint, "cpu", a.guide)
+    s = pipe.experiment.sample
+    for key in ("sampler", "steps", "autoguidance_scale", "guidance_scale"):
+        if getattr(a, key) is not None:
+            setattr(s, key, getattr(a, key))
+    if s.autoguidance_scale and pipe.guide_model is None:
+        raise CLIError("--autoguidance-scale needs --guide (or a checkpoint with a guide model)")
+    pipe.save_pretrained(a.out)
+    print(json.dumps({"out": a.out, "sampler": s.sampler, "steps": s.steps,
+                      "guidance_scale": s.guidance_scale,
+                      "autoguidance_scale": s.autoguidance_scale,
+                      "guide": pipe.guide_model is not None}))
+    return 0
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
     import torch
 
-    pipe = _pipe(a.checkpoint, a.device)
+    pipe = _pipe(a.checkpoint, a.device, a.guide)
     g = torch.Generator().manual_seed(a.seed)
     kw = {}
     if a.eta is not None:
@@ -120,7 +141,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames, num_inference_steps=a.steps,
                 sampler=a.sampler, guidance_scale=a.guidance_scale,
-                class_labels=a.class_label, generator=g, progress=not a.quiet, **kw)
+                autoguidance_scale=a.autoguidance_scale, class_labels=a.class_label,
+                generator=g, progress=not a.quiet, **kw)
     dt = time.perf_counter() - t0
     files = _write_outputs(list(vids), Path(a.out), a.fps)
     print(json.dumps({"seconds": round(dt, 2), **files}))
@@ -182,7 +204,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         vids = [generate_clip(cfg, 10 ** 6 + i).video for i in range(a.num_videos)]
         report = {"source": "real Moving Shapes clips", "kind": "reference"}
     else:
-        pipe = _pipe(a.target, a.device)
+        pipe = _pipe(a.target, a.device, a.guide)
         if pipe.experiment.data.kind not in ("moving_shapes", "latents"):
             raise CLIError(f"{a.target} was not trained on Moving Shapes; `vidiff eval` measures "
                            "Moving Shapes clips (sample it and evaluate the folder instead)")
@@ -196,11 +218,14 @@ def cmd_eval(a: argparse.Namespace) -> int:
             labels += [] if lab is None else lab.tolist()
             vids += list(pipe(num_videos=n, num_inference_steps=a.steps, sampler=a.sampler,
                               guidance_scale=a.guidance_scale, class_labels=lab,
+                              autoguidance_scale=a.autoguidance_scale,
                               generator=g, progress=False))
         report = {"source": str(a.target), "kind": "checkpoint",
                   "sampler": a.sampler or pipe.experiment.sample.sampler,
                   "steps": a.steps or pipe.experiment.sample.steps, "guidance_scale": pipe.experiment.sample.guidance_scale if a.guidance_scale is None
                   else a.guidance_scale,
+                  "autoguidance_scale": _default(a.autoguidance_scale,
+                                                 pipe.experiment.sample.autoguidance_scale),
                   "sampling_seconds": round(time.perf_counter() - t0, 2)}
         expected = _expected_counts(pipe, labels)
     m = evaluate_videos(vids, cfg, expected_counts=expected)
@@ -224,6 +249,10 @@ def _labels(pipe, n: int, g):
     return pipe.random_class_labels(n, g)
 
 
+def _default(value, default):
+    return default if value is None else value
+
+
 def _expected_counts(pipe, labels: list[int]) -> list[int] | None:
     """Objects each clip must show when the labels are object counts (data.label=num_objects)."""
     if labels and pipe.experiment.data.label == "num_objects":
@@ -245,7 +274,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     lab = _labels(pipe, a.num_videos, g)
     vids = pipe(num_videos=a.num_videos, num_inference_steps=a.steps, sampler=a.sampler,
-                class_labels=lab, generator=g, progress=True)
+                class_labels=lab, autoguidance_scale=a.autoguidance_scale, generator=g,
+                progress=True)
     dt = time.perf_counter() - t0
     files = _write_outputs(list(vids), out / "demo.mp4", pipe.experiment.sample.fps)
     cfg = _moving_shapes_cfg(pipe)
@@ -253,16 +283,19 @@ def cmd_demo(a: argparse.Namespace) -> int:
                         expected_counts=_expected_counts(pipe, [] if lab is None else lab.tolist()))
     ref = evaluate_videos([generate_clip(cfg, 10 ** 6 + i).video for i in range(64)], cfg)
     sampler = a.sampler or pipe.experiment.sample.sampler
+    steps = a.steps or pipe.experiment.sample.steps
     metrics = {**m.to_dict(), "real_motion_smoothness": ref.motion_smoothness,
-               "sampler": sampler, "steps": a.steps,
+               "sampler": sampler, "steps": steps,
                "guidance_scale": pipe.experiment.sample.guidance_scale,
+               "autoguidance_scale": _default(a.autoguidance_scale,
+                                              pipe.experiment.sample.autoguidance_scale),
                "class_labels": None if lab is None else lab.tolist(),
                "sampling_seconds": round(dt, 2),
                "checkpoint": str(ckpt)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     files["metrics"] = str(out / "metrics.json")
     print(f"sampled {len(vids)} clips of {vids.shape[1]}x{vids.shape[2]}x{vids.shape[3]} in "
-          f"{dt:.1f}s ({sampler}, {a.steps} steps)")
+          f"{dt:.1f}s ({sampler}, {steps} steps)")
     print(f"validity {m.validity:.1%}  motion smoothness {m.motion_smoothness or float('nan'):.3f}px"
           f" (real clips: {ref.motion_smoothness:.3f}px)  temporal consistency "
           f"{m.temporal_consistency or float('nan'):.3f}")
@@ -410,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampler option: gamma (ancestral, pc), delta, corrector_steps (pc)")
     s.add_argument("--guidance-scale", type=float,
                    help="classifier-free guidance (default: the checkpoint's)")
+    s.add_argument("--autoguidance-scale", type=float,
+                   help="autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)")
+    s.add_argument("--guide", help="a weaker checkpoint of the same data to autoguide with")
     s.add_argument("--class-label", type=int, help="class-conditional models; default: random")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fps", type=float, default=8.0)
@@ -426,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=_positive("--steps"), help="default: the checkpoint's")
     e.add_argument("--sampler", choices=sorted(SAMPLERS), help="default: the checkpoint's")
     e.add_argument("--guidance-scale", type=float, help="default: the checkpoint's")
+    e.add_argument("--autoguidance-scale", type=float,
+                   help="autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)")
+    e.add_argument("--guide", help="a weaker checkpoint of the same data to autoguide with")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--size", type=int, default=32)
     e.add_argument("--num-frames", type=int, default=8)
@@ -479,12 +518,25 @@ def build_parser() -> argparse.ArgumentParser:
     el.add_argument("--threads", type=int)
     el.set_defaults(func=cmd_encode_latents)
 
+    x = sub.add_parser("export", help="write a sampling-only checkpoint (EMA weights, recipe, "
+                       "sample defaults, autoencoder / guide model)")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", required=True, help="the folder to write")
+    x.add_argument("--guide", help="bundle this weaker checkpoint as the autoguidance model")
+    x.add_argument("--autoguidance-scale", type=float, help="default autoguidance weight")
+    x.add_argument("--guidance-scale", type=float, help="default classifier-free guidance")
+    x.add_argument("--sampler", choices=sorted(SAMPLERS), help="default sampler")
+    x.add_argument("--steps", type=_positive("--steps"), help="default number of steps")
+    x.set_defaults(func=cmd_export)
+
     d = sub.add_parser("demo", help="sample Moving Shapes clips from the shipped checkpoint")
     d.add_argument("--out", default="demo_out", help="output folder")
     d.add_argument("--num-videos", type=_positive("--num-videos"), default=16)
-    d.add_argument("--steps", type=_positive("--steps"), default=50)
+    d.add_argument("--steps", type=_positive("--steps"), help="default: the checkpoint's")
     d.add_argument("--sampler", choices=sorted(SAMPLERS),
                    help="default: the checkpoint's own (ancestral for the shipped one)")
+    d.add_argument("--autoguidance-scale", type=float,
+                   help="autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--checkpoint", help="use another checkpoint than the shipped one")
     d.set_defaults(func=cmd_demo)

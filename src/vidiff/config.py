@@ -96,6 +96,8 @@ class SampleConfig:
     steps: int = 50
     num_frames: int | None = None
     guidance_scale: float = 0.0
+    #: autoguidance weight, used when the checkpoint carries a guide model (``guide/``)
+    autoguidance_scale: float = 0.0
     eta: float = 0.0
     fps: float = 8.0
 

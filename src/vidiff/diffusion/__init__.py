@@ -1,7 +1,7 @@
 """Diffusion math: schedules, parameterisations, losses, samplers and guidance (all stateless)."""
 
 from .denoiser import NetworkDenoiser
-from .guidance import ClassifierFreeGuidance, FrameConditioning, frame_mask
+from .guidance import AutoGuidance, ClassifierFreeGuidance, FrameConditioning, frame_mask
 from .masks import MASK_MODES, FrameMaskConfig, mode_mask, sample_frame_masks
 from .losses import diffusion_loss, loss_weight, noise_given_frames
 from .parameterization import PREDICTIONS, expand_like, target_of, to_eps, to_x0
@@ -11,7 +11,7 @@ from .schedules import (CosineLogSNRSchedule, DiscreteSchedule, NoiseSchedule, S
                         build_schedule, make_beta_schedule, rescale_zero_terminal_snr)
 
 __all__ = [
-    "NetworkDenoiser", "MASK_MODES", "FrameMaskConfig", "mode_mask", "sample_frame_masks", "ClassifierFreeGuidance", "FrameConditioning", "frame_mask",
+    "NetworkDenoiser", "MASK_MODES", "FrameMaskConfig", "mode_mask", "sample_frame_masks", "AutoGuidance", "ClassifierFreeGuidance", "FrameConditioning", "frame_mask",
     "diffusion_loss", "loss_weight", "noise_given_frames", "PREDICTIONS", "expand_like",
     "target_of", "to_eps", "to_x0", "SAMPLERS", "posterior", "sample", "sample_ancestral",
     "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "sample_pc", "CosineLogSNRSchedule",

@@ -3,6 +3,10 @@
 * :class:`ClassifierFreeGuidance` - ``x~ = (1 + w) x_c - w x_u`` (identical to the same formula on
   ``eps`` because ``eps`` is affine in ``x0`` at fixed ``z, t``). LVDM's *unconditional guidance*
   is the same wrapper with the frame mask dropped in the unconditional branch.
+* :class:`AutoGuidance` - ``x~ = (1 + w) D(z, t) - w D_weak(z, t)`` (Karras et al. 2024,
+  "Guiding a diffusion model with a bad version of itself"): an unconditional model guided away
+  from a smaller, shorter-trained model of the same data. Where CFG needs a condition, this
+  needs only the weak model, and it pushes samples towards what the good model does better.
 * :class:`FrameConditioning` - generate frames given others (extension, interpolation,
   image-to-video, super-resolution inputs written as frames). Given frames are marked by a
   per-frame mask and carry their own noise level; two samplers:
@@ -24,7 +28,7 @@ from .losses import noise_given_frames
 from .parameterization import expand_like
 from .schedules import NoiseSchedule
 
-__all__ = ["ClassifierFreeGuidance", "FrameConditioning", "frame_mask", "guide"]
+__all__ = ["AutoGuidance", "ClassifierFreeGuidance", "FrameConditioning", "frame_mask", "guide"]
 
 Denoiser = Callable[..., Tensor]
 
@@ -57,6 +61,22 @@ class ClassifierFreeGuidance:
             xc = self.denoiser(z, t, **self.cond, **extra)
             xu = self.denoiser(z, t, **self.uncond, **extra)
         return guide(xc, xu, self.scale)
+
+
+class AutoGuidance:
+    """``x~ = (1 + w) D(z, t) - w D_weak(z, t)``, clamped to ``[-clip, clip]`` when ``clip`` is
+    set (both denoisers see the same ``z``, ``t`` and extra conditioning)."""
+
+    def __init__(self, denoiser: Denoiser, weak: Denoiser, scale: float,
+                 clip: float | None = None):
+        self.denoiser, self.weak, self.scale, self.clip = denoiser, weak, scale, clip
+
+    def __call__(self, z: Tensor, t: Tensor, **extra: Any) -> Tensor:
+        x = self.denoiser(z, t, **extra)
+        if self.scale == 0:
+            return x
+        x = guide(x, self.weak(z, t, **extra), self.scale)
+        return x if self.clip is None else x.clamp(-self.clip, self.clip)
 
 
 def frame_mask(num_frames: int, given: list[int] | range, batch: int = 1,

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import DiffusionConfig, ExperimentConfig, from_dict
-from ..diffusion import (ClassifierFreeGuidance, FrameConditioning, NetworkDenoiser, SAMPLERS,
+from ..config import DiffusionConfig, ExperimentConfig, from_dict, to_dict
+from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning, NetworkDenoiser, SAMPLERS,
                          build_schedule, sample)
 from ..models.modeling import ModelMixin, load_model
 from ..training.checkpoint import resolve_checkpoint
@@ -38,8 +38,12 @@ class VideoDiffusionPipeline:
     """
 
     def __init__(self, model: ModelMixin, diffusion: DiffusionConfig,
-                 experiment: ExperimentConfig | None = None, autoencoder: ModelMixin | None = None):
+                 experiment: ExperimentConfig | None = None, autoencoder: ModelMixin | None = None,
+                 guide_model: ModelMixin | None = None):
         self.model = model.eval()
+        #: autoguidance: a weaker model of the same data and diffusion settings (smaller, trained
+        #: shorter) that sampling is guided away from (``autoguidance_scale``)
+        self.guide_model = guide_model.eval() if guide_model is not None else None
         #: latent diffusion: the denoiser works on ``autoencoder.latents(x)``; outputs are decoded
         self.autoencoder = autoencoder.eval() if autoencoder is not None else None
         self.diffusion = diffusion
@@ -49,7 +53,8 @@ class VideoDiffusionPipeline:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "VideoDiffusionPipeline":
         """Load a checkpoint directory (``config.json`` + ``model.safetensors`` +
-        ``pipeline.json``), a run's ``checkpoints`` folder, or a run folder."""
+        ``pipeline.json``, with ``autoencoder/`` for a latent model and ``guide/`` for an
+        autoguidance model when present), a run's ``checkpoints`` folder, or a run folder."""
         d = resolve_checkpoint(path)
         model = load_model(d, map_location=device)
         exp = ExperimentConfig()
@@ -57,7 +62,33 @@ class VideoDiffusionPipeline:
             exp = from_dict(ExperimentConfig, json.loads((d / "pipeline.json").read_text()),
                             "pipeline")
         ae = load_model(d / "autoencoder", map_location=device) if (d / "autoencoder").is_dir() else None
-        return cls(model, exp.diffusion, exp, ae)
+        guide = load_model(d / "guide", map_location=device) if (d / "guide").is_dir() else None
+        return cls(model, exp.diffusion, exp, ae, guide)
+
+    def attach_guide(self, path: str | Path) -> None:
+        """Use the checkpoint at ``path`` as the autoguidance model. It must share this
+        pipeline's schedule, parameterisation and sample shape (a smaller or shorter-trained
+        model of the same data)."""
+        other = VideoDiffusionPipeline.from_pretrained(path, device=str(self.device))
+        if (other.diffusion.schedule != self.diffusion.schedule
+                or other.diffusion.prediction != self.diffusion.prediction):
+            raise ValueError(f"{path}: a guide model needs the same noise schedule and "
+                             "prediction type as the model it guides")
+        if other.sample_shape(1, None) != self.sample_shape(1, None):
+            raise ValueError(f"{path}: a guide model must work on the same sample shape "
+                             f"({other.sample_shape(1, None)} vs {self.sample_shape(1, None)})")
+        self.guide_model = other.model
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write a sampling checkpoint that :meth:`from_pretrained` loads: the model (as loaded:
+        EMA weights for a training checkpoint), ``pipeline.json`` (the recipe with the current
+        :attr:`experiment` sample defaults) and ``autoencoder/`` / ``guide/`` when present."""
+        d = Path(directory)
+        self.model.save_pretrained(d)
+        (d / "pipeline.json").write_text(json.dumps(to_dict(self.experiment), indent=2))
+        for name, sub in (("autoencoder", self.autoencoder), ("guide", self.guide_model)):
+            if sub is not None:
+                sub.save_pretrained(d / name)
 
     @property
     def device(self) -> torch.device:
@@ -90,7 +121,7 @@ class VideoDiffusionPipeline:
                  given_frames: Tensor | None = None, given_mask: Tensor | None = None,
                  conditioning_method: str = "reconstruction", guidance_weight: float = 2.0,
                  cond_t: float | None = None, uncond_weight: float = 0.0,
-                 output_type: str = "np", progress: bool = True, autocast: bool = False,
+                 autoguidance_scale: float | None = None, output_type: str = "np", progress: bool = True, autocast: bool = False,
                  **sampler_kw: Any):
         """Generate ``num_videos`` clips.
 
@@ -100,13 +131,19 @@ class VideoDiffusionPipeline:
         is the given frames' noise level: ``None`` noises them to the current ``t`` (a model
         trained without given frames, VDM); a float (0 = clean) for models trained with frame
         masks, whose mask channel is then set too. ``uncond_weight`` is LVDM's unconditional
-        guidance. For a latent pipeline ``given_frames`` are latents (see :meth:`encode`) and
-        ``output_type="latent"`` returns latents without decoding.
+        guidance. ``autoguidance_scale`` (default: the checkpoint's) guides away from
+        :attr:`guide_model`: ``(1 + w) D - w D_guide``. For a latent pipeline ``given_frames`` are
+        latents (see :meth:`encode`) and ``output_type="latent"`` returns latents without
+        decoding.
         """
         s = self.experiment.sample
         sampler = sampler or s.sampler
         steps = num_inference_steps or s.steps
         w = s.guidance_scale if guidance_scale is None else guidance_scale
+        w_ag = s.autoguidance_scale if autoguidance_scale is None else autoguidance_scale
+        if w_ag and self.guide_model is None:
+            raise ValueError("autoguidance_scale needs a guide model (a guide/ folder in the "
+                             "checkpoint, or pipe.guide_model)")
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
         bad = set(sampler_kw) - _SAMPLER_KW[sampler]
@@ -137,6 +174,11 @@ class VideoDiffusionPipeline:
                              "on a class-conditional model)")
         if w and uncond:
             den = ClassifierFreeGuidance(base, w, cond, uncond)
+        if w_ag:
+            weak = NetworkDenoiser(self.guide_model, self.schedule, self.diffusion.prediction,
+                                   clip=self.diffusion.clip, autocast_dtype=base.autocast_dtype,
+                                   **cond)
+            den = AutoGuidance(den, weak, w_ag, clip=self.diffusion.clip)
         if given_frames is not None:
             if given_mask is None:
                 raise ValueError("given_frames needs given_mask (N, F)")
