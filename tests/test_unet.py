@@ -185,6 +185,14 @@ def test_linear_spatial_attention_option():
     t = torch.randn(3, 10, 8)
     perm = torch.randperm(10)
     assert torch.allclose(la(t)[:, perm], la(t[:, perm]), atol=1e-5)  # permutation-equivariant
+    # the reference formula: q softmaxed over features, k over positions, q (k^T v) / sqrt(d)
+    q, kv = la.to_q(t).view(3, 10, 2, 4).transpose(1, 2), la.to_kv(t).view(3, 10, 2, 2, 4)
+    k, v = kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)
+    ref = (q.softmax(-1) @ (k.softmax(-2).transpose(-1, -2) @ v)) / 2.0
+    assert torch.allclose(la(t), la.to_out(ref.transpose(1, 2).reshape(3, 10, 8)), atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 stays close to float32
+        low = la(t).float()
+    assert (low - la(t)).abs().max() < 0.05 * la(t).abs().max()
     with pytest.raises(ValueError):
         UNet3D(UNet3DConfig(**SMALL, spatial_attention="sparse"))
 
