@@ -175,6 +175,9 @@ def test_pipeline_autoguidance(tmp_path):
     assert torch.allclose(back(num_videos=2, num_inference_steps=3, sampler="ddim",
                                output_type="pt", generator=torch.Generator().manual_seed(0),
                                progress=False), run(autoguidance_scale=2.0), atol=1e-5)
+    back.guide_model = None  # exporting again without a guide removes the old guide/
+    back.save_pretrained(tmp_path / "export")
+    assert VideoDiffusionPipeline.from_pretrained(tmp_path / "export").guide_model is None
     # a guide with another parameterisation is refused
     other.diffusion.prediction = "eps" if pipe.diffusion.prediction != "eps" else "v"
     other.experiment.diffusion = other.diffusion

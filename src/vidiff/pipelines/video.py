@@ -9,6 +9,7 @@ uint8 ``(N, F, H, W, 3)`` (``output_type="np"``) or float ``(N, C, F, H, W)`` in
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ import torch
 from torch import Tensor
 
 from ..config import DiffusionConfig, ExperimentConfig, from_dict, to_dict
-from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning, NetworkDenoiser, SAMPLERS,
-                         build_schedule, sample)
+from ..diffusion import (SAMPLERS, AutoGuidance, ClassifierFreeGuidance, FrameConditioning,
+                         NetworkDenoiser, build_schedule, sample)
 from ..models.modeling import ModelMixin, load_model
 from ..training.checkpoint import resolve_checkpoint
 
@@ -61,8 +62,8 @@ class VideoDiffusionPipeline:
         if (d / "pipeline.json").is_file():
             exp = from_dict(ExperimentConfig, json.loads((d / "pipeline.json").read_text()),
                             "pipeline")
-        ae = load_model(d / "autoencoder", map_location=device) if (d / "autoencoder").is_dir() else None
-        guide = load_model(d / "guide", map_location=device) if (d / "guide").is_dir() else None
+        ae, guide = (load_model(d / n, map_location=device) if (d / n).is_dir() else None
+                     for n in ("autoencoder", "guide"))
         return cls(model, exp.diffusion, exp, ae, guide)
 
     def attach_guide(self, path: str | Path) -> None:
@@ -89,6 +90,8 @@ class VideoDiffusionPipeline:
         for name, sub in (("autoencoder", self.autoencoder), ("guide", self.guide_model)):
             if sub is not None:
                 sub.save_pretrained(d / name)
+            elif (d / name).is_dir():  # a stale sub-model from an earlier export
+                shutil.rmtree(d / name)
 
     @property
     def device(self) -> torch.device:
@@ -108,9 +111,11 @@ class VideoDiffusionPipeline:
             return (num_videos, c.out_channels, F // ft, size // fs, size // fs)
         return (num_videos, c.out_channels, F, size, size)
 
-    def denoiser(self, autocast: bool = False, **cond: Any) -> NetworkDenoiser:
+    def denoiser(self, autocast: bool = False, model: ModelMixin | None = None,
+                 **cond: Any) -> NetworkDenoiser:
+        """``(z, t) -> x0_hat`` of :attr:`model` (or of ``model``, e.g. the guide model)."""
         dt = torch.bfloat16 if autocast else None
-        return NetworkDenoiser(self.model, self.schedule, self.diffusion.prediction,
+        return NetworkDenoiser(model or self.model, self.schedule, self.diffusion.prediction,
                                clip=self.diffusion.clip, autocast_dtype=dt, **cond)
 
     @torch.no_grad()
@@ -121,7 +126,8 @@ class VideoDiffusionPipeline:
                  given_frames: Tensor | None = None, given_mask: Tensor | None = None,
                  conditioning_method: str = "reconstruction", guidance_weight: float = 2.0,
                  cond_t: float | None = None, uncond_weight: float = 0.0,
-                 autoguidance_scale: float | None = None, output_type: str = "np", progress: bool = True, autocast: bool = False,
+                 autoguidance_scale: float | None = None, output_type: str = "np",
+                 progress: bool = True, autocast: bool = False,
                  **sampler_kw: Any):
         """Generate ``num_videos`` clips.
 
@@ -175,9 +181,7 @@ class VideoDiffusionPipeline:
         if w and uncond:
             den = ClassifierFreeGuidance(base, w, cond, uncond)
         if w_ag:
-            weak = NetworkDenoiser(self.guide_model, self.schedule, self.diffusion.prediction,
-                                   clip=self.diffusion.clip, autocast_dtype=base.autocast_dtype,
-                                   **cond)
+            weak = self.denoiser(autocast, model=self.guide_model, **cond)
             den = AutoGuidance(den, weak, w_ag, clip=self.diffusion.clip)
         if given_frames is not None:
             if given_mask is None:

@@ -121,6 +121,7 @@ class AutoencoderTask:
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=lc.disc_lr,
                                               betas=(0.5, 0.9))
         self._last: tuple[Tensor, Tensor] | None = None
+        self._kl: float | None = None  # the last step's KL, for the log
 
     def _rec_loss(self, x: Tensor, rec: Tensor) -> Tensor:
         if self.lc.reconstruction == "l1":
@@ -150,8 +151,9 @@ class AutoencoderTask:
             # the reconstruction here is a per-pixel mean, so the KL is divided by the pixels of
             # a clip. (Without this, kl_weight 1e-6 is ~2e5 times too strong and the posterior
             # collapses to N(0, I): measured, PSNR 13 dB after 750 steps.)
-            loss = loss + self.lc.kl_weight * post.kl() / x[0].numel()
-            self._kl = float(post.kl().detach())
+            kl = post.kl()
+            loss = loss + self.lc.kl_weight * kl / x[0].numel()
+            self._kl = float(kl.detach())
         if self.disc is not None and step >= self.lc.disc_start:
             g_loss = -self.disc(rec).mean()
             w = self._adaptive_weight(rec_loss, g_loss) if torch.is_grad_enabled() else 1.0
@@ -161,7 +163,7 @@ class AutoencoderTask:
 
     def after_step(self, step: int) -> dict[str, float]:
         """Discriminator update on this step's real and reconstructed clips."""
-        logs = {"kl": self._kl} if getattr(self, "_kl", None) is not None else {}
+        logs = {"kl": self._kl} if self._kl is not None else {}
         if self.disc is None or step < self.lc.disc_start or self._last is None:
             return logs
         real, fake = self._last
