@@ -29,3 +29,15 @@ def test_min_snr_weights():
     assert torch.allclose(loss_weight("min_snr", "v", lam, 5.0), torch.tensor([0.5 / 1.5, 5 / 6, 5 / 21]))
     assert torch.allclose(loss_weight("min_snr", "x0", lam, 5.0), torch.tensor([0.5, 5.0, 5.0]))
     assert torch.equal(loss_weight("uniform", "eps", lam), torch.ones(3))
+
+
+def test_min_snr_floor():
+    """snr_floor bounds the x0-space weight below: clamp(SNR, floor, gamma); at SNR 0.01 plain
+    Min-SNR for v gives 0.01 / 1.01 (almost no signal), floor 1 gives 1 / 1.01."""
+    lam = torch.log(torch.tensor([0.01, 0.5, 5.0, 20.0]))
+    w_x0 = torch.tensor([1.0, 1.0, 5.0, 5.0])
+    assert torch.allclose(loss_weight("min_snr", "x0", lam, 5.0, floor=1.0), w_x0)
+    snr = lam.exp()
+    assert torch.allclose(loss_weight("min_snr", "v", lam, 5.0, floor=1.0), w_x0 / (snr + 1))
+    assert torch.allclose(loss_weight("min_snr", "eps", lam, 5.0, floor=1.0), w_x0 / snr)
+    assert torch.allclose(loss_weight("min_snr", "v", lam[:1], 5.0), snr[:1] / (snr[:1] + 1))

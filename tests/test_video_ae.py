@@ -56,6 +56,30 @@ def test_patch_size_and_per_frame_2d_variant():
         VideoAutoencoder(VideoAutoencoderConfig(temporal_kernel=1, temporal_factor=4))
 
 
+def test_output_stage_starts_as_identity_and_chunks():
+    """The full-resolution output stage is zero at init: an autoencoder with it decodes exactly
+    like the same weights without it (so a trained checkpoint can be fine-tuned with it); once
+    trained it changes the output, and chunked decoding still equals whole-clip decoding."""
+    torch.manual_seed(0)
+    cfg = VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2, 2), patch_size=4,
+                                 spatial_factor=4, temporal_factor=4, latent_channels=4)
+    base = VideoAutoencoder(cfg).eval()
+    staged = VideoAutoencoder(VideoAutoencoderConfig(**{**cfg.__dict__, "output_stage": 8})).eval()
+    missing, unexpected = staged.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("out_stage.") for k in missing)
+    z = torch.randn(1, 4, 6, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(staged.decode(z), base.decode(z))
+        torch.nn.init.normal_(staged.out_stage.conv_out.weight, std=0.1)
+        out = staged.decode(z)
+        assert out.shape == (1, 3, 24, 16, 16) and not torch.allclose(out, base.decode(z))
+        parts = list(staged.decode_chunked(z, chunk=2))
+    assert torch.allclose(torch.cat(parts, dim=2), out, atol=1e-5)
+    convs = [m for m in staged.out_stage.modules() if isinstance(m, torch.nn.Conv3d)
+             and m.kernel_size[1] > 1]
+    assert convs and all(m.padding_mode == "replicate" for m in convs)
+
+
 def test_temporal_shift_equivariance(ae):
     """Shifting the input by f_t frames shifts the latent by one frame, away from the ends."""
     x = torch.randn(1, 3, 96, 8, 8)

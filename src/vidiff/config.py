@@ -32,6 +32,10 @@ class DiffusionConfig:
     #: uniform | min_snr
     weighting: str = "min_snr"
     snr_gamma: float = 5.0
+    #: min_snr only: lower bound of the x0-space weight, ``clamp(SNR, snr_floor, snr_gamma)``.
+    #: 0 is Min-SNR as published, whose weight vanishes at high noise (where the layout of a
+    #: clip is decided); 1 keeps it at least the truncated-SNR weight of Salimans & Ho (2022)
+    snr_floor: float = 0.0
     #: clamp x0_hat to [-clip, clip] when sampling (pixels: 1.0; latents: null)
     clip: float | None = 1.0
     #: probability of dropping the class/text condition in training (classifier-free guidance)

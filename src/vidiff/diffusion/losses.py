@@ -13,19 +13,21 @@ from .schedules import NoiseSchedule
 __all__ = ["loss_weight", "diffusion_loss", "noise_given_frames"]
 
 
-def loss_weight(kind: str, prediction: str, log_snr: Tensor, gamma: float = 5.0) -> Tensor:
+def loss_weight(kind: str, prediction: str, log_snr: Tensor, gamma: float = 5.0,
+                floor: float = 0.0) -> Tensor:
     """Per-sample weight of the MSE on the prediction target.
 
     ``uniform``: 1. ``min_snr``: Min-SNR-gamma (Hang et al. 2023), the x0-space weight
     ``min(SNR, gamma)`` expressed for the chosen target: divided by ``SNR`` for ``eps`` and by
-    ``SNR + 1`` for ``v``.
+    ``SNR + 1`` for ``v``. ``floor`` > 0 bounds the x0-space weight below,
+    ``clamp(SNR, floor, gamma)`` (``floor=1``: truncated SNR, Salimans & Ho 2022, capped).
     """
     if kind == "uniform":
         return torch.ones_like(log_snr)
     if kind != "min_snr":
         raise ValueError(f"unknown loss weighting {kind!r}; choose uniform or min_snr")
     snr = torch.exp(log_snr.clamp(-30, 30))
-    w = snr.clamp(max=gamma)
+    w = snr.clamp(min=floor, max=gamma)
     if prediction == "eps":
         return w / snr
     if prediction == "v":
@@ -50,6 +52,7 @@ def noise_given_frames(t: Tensor, given: Tensor | None, cond_t: Tensor | float) 
 
 def diffusion_loss(net: Callable[..., Tensor], schedule: NoiseSchedule, x0: Tensor, *,
                    prediction: str = "eps", weighting: str = "uniform", snr_gamma: float = 5.0,
+                   snr_floor: float = 0.0,
                    t: Tensor | None = None, noise: Tensor | None = None,
                    given: Tensor | None = None, cond_t: Tensor | float = 0.0,
                    frame_weight: Tensor | None = None,
@@ -79,7 +82,7 @@ def diffusion_loss(net: Callable[..., Tensor], schedule: NoiseSchedule, x0: Tens
     out = net(z, t, **cond)
     target = target_of(prediction, x0, noise, alpha, sigma)
     err = (out.float() - target.float()) ** 2
-    w = loss_weight(weighting, prediction, schedule.log_snr(t), snr_gamma)  # (B,) or (B, F)
+    w = loss_weight(weighting, prediction, schedule.log_snr(t), snr_gamma, snr_floor)  # (B,) or (B, F)
     if err.ndim == 5 and (w.ndim == 2 or given is not None or frame_weight is not None):
         per_frame = err.mean(dim=(1, 3, 4))  # (B, F)
         w = w.reshape(B, 1).expand_as(per_frame) if w.ndim == 1 else w

@@ -47,6 +47,11 @@ class VideoAutoencoderConfig:
     #: temporal kernel of every conv: 3 (3D video autoencoder) or 1 (a per-frame 2D
     #: autoencoder, the baseline LVDM compares with; then temporal_factor must be 1)
     temporal_kernel: int = 3
+    #: channels of a full-resolution output stage after the depth-to-space (0 = none): a
+    #: residual refinement of the decoded frames by 1x3x3 convs, given the decoder's last
+    #: features; it sharpens the edges a ``p x p`` depth-to-space blurs (zero at init, so a
+    #: checkpoint without it loads and decodes unchanged)
+    output_stage: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -162,6 +167,8 @@ class VideoAutoencoder(ModelMixin):
                 dec.append(_Upsample3D(cur, ts[i - 1], ss[i - 1], kt))
         self.decoder = nn.Sequential(*dec, FrameNorm(cur), nn.SiLU())
         self.dec_out = conv3d(cur, c.in_channels * p2, kt=kt)
+        self.out_stage = _OutputStage(cur, c.in_channels, c.output_stage, c.patch_size) \
+            if c.output_stage else None
 
     @property
     def factors(self) -> tuple[int, int]:
@@ -184,11 +191,9 @@ class VideoAutoencoder(ModelMixin):
         return DiagonalGaussian(m) if self.config.bottleneck == "kl" else m
 
     def decode(self, z: Tensor) -> Tensor:
-        x = self.dec_out(self.decoder(self.dec_in(z)))
-        p = self.config.patch_size
-        if p > 1:
-            x = rearrange(x, "b (c p q) f h w -> b c f (h p) (w q)", p=p, q=p)
-        return x
+        h = self.decoder(self.dec_in(z))
+        x = _depth_to_space(self.dec_out(h), self.config.patch_size)
+        return x if self.out_stage is None else self.out_stage(x, h)
 
     def forward(self, x: Tensor, sample: bool = True, generator: torch.Generator | None = None
                 ) -> tuple[Tensor, DiagonalGaussian | None]:
@@ -247,6 +252,34 @@ class VideoAutoencoder(ModelMixin):
             a, b = max(0, s - ov), min(L, e + ov)
             x = self.decode(z[:, :, a:b])
             yield x[:, :, (s - a) * ft:(e - a) * ft]
+
+
+def _depth_to_space(x: Tensor, p: int) -> Tensor:
+    """``(B, C p p, F, H, W) -> (B, C, F, H p, W p)``."""
+    return x if p == 1 else rearrange(x, "b (c p q) f h w -> b c f (h p) (w q)", p=p, q=p)
+
+
+class _OutputStage(nn.Module):
+    """Full-resolution residual refinement: ``x + R([x, d2s(proj(h))])`` with 1x3x3 convs,
+    where ``x`` ``(B, C, F, H, W)`` are the decoded frames and ``h`` ``(B, D, F, H/p, W/p)`` the
+    decoder's last features (projected to ``8 p^2`` channels, then depth-to-space). The last
+    conv is zero-initialised, so the stage starts as the identity."""
+
+    def __init__(self, feat_ch: int, out_ch: int, ch: int, p: int, guide_ch: int = 8):
+        super().__init__()
+        self.p = p
+        self.proj = nn.Conv3d(feat_ch, guide_ch * p * p, 1)
+        self.conv_in = conv3d(out_ch + guide_ch, ch, kt=1)
+        self.block = ResBlock3D(ch, ch, kt=1)
+        self.norm = FrameNorm(ch)
+        self.conv_out = conv3d(ch, out_ch, kt=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, x: Tensor, h: Tensor) -> Tensor:
+        g = _depth_to_space(self.proj(h), self.p)
+        r = self.block(self.conv_in(torch.cat([x, g], dim=1)))
+        return x + self.conv_out(F.silu(self.norm(r)))
 
 
 class _Upsample3D(nn.Module):

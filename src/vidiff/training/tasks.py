@@ -75,7 +75,8 @@ class DiffusionTask:
         tt = self.schedule.sample_t((x0.shape[0],), generator=g).to(self.device)
         noise = torch.randn(x0.shape, generator=g).to(self.device)
         return diffusion_loss(net, self.schedule, x0, prediction=dc.prediction,
-                              weighting=dc.weighting, snr_gamma=dc.snr_gamma, t=tt, noise=noise,
+                              weighting=dc.weighting, snr_gamma=dc.snr_gamma,
+                              snr_floor=dc.snr_floor, t=tt, noise=noise,
                               given=given, cond_t=cond_t, **cond)
 
     # no extra state
