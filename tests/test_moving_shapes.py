@@ -4,7 +4,7 @@ import pytest
 from vidiff.data import MovingShapesConfig, MovingShapesDataset, generate_clip
 from vidiff.evaluation import detect_frame, evaluate_videos, motion_smoothness, trajectory_error
 from vidiff.evaluation.detector import detect_video
-from vidiff.evaluation.metrics import caption_adherence, parse_caption, psnr, ssim
+from vidiff.evaluation.metrics import caption_adherence, frame_failure, parse_caption, psnr, ssim
 
 CFG = MovingShapesConfig(size=64, num_frames=16, max_objects=3)
 
@@ -66,6 +66,28 @@ def test_metrics_on_real_clips_and_on_noise():
     assert evaluate_videos(noise, cfg).validity == 0.0
     black = [np.zeros((8, 32, 32, 3), np.uint8)]
     assert evaluate_videos(black, cfg).validity == 0.0
+
+
+def test_invalid_frames_by_reason():
+    """Each kind of invalid frame is counted under its reason: an empty frame is "missing",
+    three objects "extra", sprinkled pixels "clutter", a frame-filling blob "oversized"."""
+    cfg = MovingShapesConfig(size=32, num_frames=5, max_objects=2)
+    v = np.zeros((5, 32, 32, 3), np.uint8)
+    for x0 in (2, 12, 22):                       # frame 1: three squares
+        v[1, 4:10, x0:x0 + 6] = (255, 0, 0) if x0 != 12 else (0, 255, 0)
+    v[1, 4:10, 22:28] = (0, 0, 255)
+    v[2, 4:10, 2:8] = (255, 0, 0)                # frame 2: one square, plus clutter
+    for x0 in (0, 8, 16):                        # three 2x2 specks: each below the
+        v[2, 24:26, x0:x0 + 2] = (0, 255, 0)     # smallest object, together above it
+    v[3, 2:30, 2:30] = (255, 255, 255)           # frame 3: far too big
+    v[4, 4:10, 2:8] = (255, 0, 0)                # frame 4: valid
+    m = evaluate_videos([v], cfg)
+    assert m.validity == 0.2
+    assert m.invalid == {"missing": 0.2, "extra": 0.2, "clutter": 0.2, "oversized": 0.2}
+    assert frame_failure(detect_frame(v[4]), cfg) is None
+    assert frame_failure(detect_frame(v[4]), cfg, expected=2) is None  # one may be occluded
+    assert frame_failure(detect_frame(v[1]), cfg, expected=2) == "extra"
+    assert frame_failure(detect_frame(v[0]), cfg, expected=1) == "missing"
 
 
 def test_smoothness_sees_jitter_and_adherence_sees_wrong_direction():

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..data.moving_shapes import MovingShapesConfig, direction_word
 from .detector import Detection, detect_video
 
-__all__ = ["ShapeMetrics", "evaluate_videos", "frame_validity", "tracks_by_color",
+__all__ = ["ShapeMetrics", "evaluate_videos", "frame_failure", "frame_validity", "tracks_by_color",
            "motion_smoothness", "caption_adherence", "trajectory_error", "psnr", "ssim",
            "parse_caption"]
 
@@ -27,22 +27,32 @@ def _area_range(cfg: MovingShapesConfig) -> tuple[float, float]:
     return lo, hi
 
 
+def frame_failure(dets: list[Detection], cfg: MovingShapesConfig,
+                  expected: int | None = None) -> str | None:
+    """Why a frame is invalid, or ``None`` when it is valid (see :func:`frame_validity`):
+    ``"oversized"`` (an object larger than any the data draws), ``"clutter"`` (stray coloured
+    pixels adding up to more than a small object), ``"missing"`` (fewer objects than allowed,
+    e.g. an empty frame) or ``"extra"`` (more objects than allowed)."""
+    lo, hi = _area_range(cfg)
+    big = [d for d in dets if d.area >= lo]
+    if any(d.area > hi for d in big):
+        return "oversized"
+    if sum(d.area for d in dets if d.area < lo) > lo:
+        return "clutter"
+    n = len(big)
+    if expected is not None:
+        least, most = (expected - 1, expected) if expected > 1 else (1, 1)
+    else:
+        least, most = max(1, cfg.min_objects - 1), cfg.max_objects
+    return "missing" if n < least else "extra" if n > most else None
+
+
 def frame_validity(dets: list[Detection], cfg: MovingShapesConfig,
                    expected: int | None = None) -> bool:
     """A frame is valid when it holds the expected number of objects (or, unconditionally,
     between ``min_objects`` and ``max_objects``, allowing one fewer for an occlusion), each of
     plausible area, with nothing but them in the foreground."""
-    lo, hi = _area_range(cfg)
-    big = [d for d in dets if d.area >= lo]
-    if any(d.area > hi for d in big):
-        return False
-    clutter = sum(d.area for d in dets if d.area < lo)
-    if clutter > lo:  # stray coloured pixels adding up to more than a small object
-        return False
-    n = len(big)
-    if expected is not None:
-        return expected - 1 <= n <= expected if expected > 1 else n == 1
-    return max(1, cfg.min_objects - 1) <= n <= cfg.max_objects
+    return frame_failure(dets, cfg, expected) is None
 
 
 def tracks_by_color(dets: list[list[Detection]]) -> dict[str, list[Detection | None]]:
@@ -193,6 +203,8 @@ class ShapeMetrics:
     temporal_consistency: float | None
     caption_adherence: float | None = None
     trajectory_error: float | None = None
+    #: fraction of all frames failing for each reason of :func:`frame_failure`
+    invalid: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -204,11 +216,11 @@ def evaluate_videos(videos: list[np.ndarray], cfg: MovingShapesConfig,
     """Moving Shapes metrics of a list of uint8 ``(F, H, W, 3)`` videos."""
     if not videos:
         raise ValueError("no videos to evaluate")
-    valid, smooth, consist, adhere = [], [], [], []
+    fails, smooth, consist, adhere = [], [], [], []
     for i, v in enumerate(videos):
         dets = detect_video(v, min_area)
         exp = expected_counts[i] if expected_counts else None
-        valid += [frame_validity(d, cfg, exp) for d in dets]
+        fails += [frame_failure(d, cfg, exp) for d in dets]
         if (s := motion_smoothness(dets)) is not None:
             smooth.append(s)
         if (c := temporal_consistency(dets)) is not None:
@@ -216,6 +228,8 @@ def evaluate_videos(videos: list[np.ndarray], cfg: MovingShapesConfig,
         if captions:
             adhere.append(caption_adherence(dets, captions[i]))
     mean = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
-    return ShapeMetrics(num_videos=len(videos), validity=float(np.mean(valid)),
+    invalid = {r: sum(f == r for f in fails) / len(fails)
+               for r in ("missing", "extra", "clutter", "oversized")}
+    return ShapeMetrics(num_videos=len(videos), validity=fails.count(None) / len(fails),
                         motion_smoothness=mean(smooth), temporal_consistency=mean(consist),
-                        caption_adherence=mean(adhere) if captions else None)
+                        caption_adherence=mean(adhere) if captions else None, invalid=invalid)
