@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from vidiff.diffusion import build_schedule, ScheduleConfig, target_of, to_eps, to_x0, loss_weight
@@ -41,3 +42,5 @@ def test_min_snr_floor():
     assert torch.allclose(loss_weight("min_snr", "v", lam, 5.0, floor=1.0), w_x0 / (snr + 1))
     assert torch.allclose(loss_weight("min_snr", "eps", lam, 5.0, floor=1.0), w_x0 / snr)
     assert torch.allclose(loss_weight("min_snr", "v", lam[:1], 5.0), snr[:1] / (snr[:1] + 1))
+    with pytest.raises(ValueError, match="min_snr"):  # a floor on uniform weighting is a mistake
+        loss_weight("uniform", "v", lam, floor=1.0)

@@ -23,6 +23,8 @@ def loss_weight(kind: str, prediction: str, log_snr: Tensor, gamma: float = 5.0,
     ``clamp(SNR, floor, gamma)`` (``floor=1``: truncated SNR, Salimans & Ho 2022, capped).
     """
     if kind == "uniform":
+        if floor:
+            raise ValueError("snr_floor applies to min_snr weighting only")
         return torch.ones_like(log_snr)
     if kind != "min_snr":
         raise ValueError(f"unknown loss weighting {kind!r}; choose uniform or min_snr")
