@@ -215,6 +215,27 @@ def test_autoencoder_training_with_discriminator_resumes_exactly(tmp_path):
     assert ae.config.scale_factor != 1.0  # measured on data at save time
 
 
+def test_freeze_encoder_trains_the_decoder_only(tmp_path):
+    """A decoder fine-tune keeps the encoder bit-exact, so latents (and the scale factor)
+    made before it stay valid after it."""
+    from vidiff.training import Trainer
+    base = Trainer(_ae_cfg(tmp_path / "base", "train.steps=2", "train.ckpt_every=2"))
+    r0 = base.fit()
+    ft = Trainer(_ae_cfg(tmp_path / "ft", "train.steps=3", f"train.init_from={r0.checkpoint}",
+                         "autoencoder_loss.freeze_encoder=true"))
+    before = {k: v.clone() for k, v in ft.model.state_dict().items()}
+    r1 = ft.fit()
+    enc = {n for m in ft.model.encoder_modules() for n, _ in m.named_parameters()}
+    assert enc
+    after = load_model(r1.checkpoint).state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    enc_keys = {k for k in before if k.split(".")[0] in ("enc_in", "encoder", "enc_out")}
+    assert enc_keys and not changed & enc_keys
+    assert any(k.startswith(("dec_in", "decoder", "dec_out")) for k in changed)
+    assert load_model(r1.checkpoint).config.scale_factor == pytest.approx(
+        load_model(r0.checkpoint).config.scale_factor, rel=1e-6)
+
+
 def test_kl_term_is_per_pixel_of_the_clip(tmp_path):
     """loss = reconstruction (a per-pixel mean) + kl_weight * KL(sum over the latent) / pixels,
     LDM's balance, so kl_weight=1e-6 does not swamp the reconstruction."""

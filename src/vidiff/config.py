@@ -126,6 +126,9 @@ class AutoencoderLossConfig:
     disc_lr: float = 2e-4
     #: batches used to measure the latent scale factor (1 / std) at each checkpoint
     scale_batches: int = 4
+    #: train the decoder only (with ``train.init_from``): the encoder, hence the latent space,
+    #: its scale factor and any latent cache or latent diffusion model made from it, stays valid
+    freeze_encoder: bool = False
 
 
 @dataclass

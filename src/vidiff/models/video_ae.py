@@ -170,6 +170,10 @@ class VideoAutoencoder(ModelMixin):
         self.out_stage = _OutputStage(cur, c.in_channels, c.output_stage, c.patch_size) \
             if c.output_stage else None
 
+    def encoder_modules(self) -> list[nn.Module]:
+        """The modules that map a clip to its posterior (what ``freeze_encoder`` freezes)."""
+        return [self.enc_in, self.encoder, self.enc_out]
+
     @property
     def factors(self) -> tuple[int, int]:
         return self.config.temporal_factor, self.config.spatial_factor

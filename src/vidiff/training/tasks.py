@@ -107,6 +107,11 @@ class AutoencoderTask:
         self.cfg, self.model, self.device = cfg, model, device
         lc: AutoencoderLossConfig = cfg.autoencoder_loss
         self.lc = lc
+        if lc.freeze_encoder:
+            if not cfg.train.init_from:
+                log.warning("freeze_encoder without train.init_from: the encoder stays random")
+            for m in model.encoder_modules():
+                m.requires_grad_(False)
         self.perceptual = None
         if lc.perceptual_weight > 0:
             self.perceptual = load_perceptual(lc.perceptual_weights)
@@ -195,13 +200,19 @@ class AutoencoderTask:
 
     @torch.no_grad()
     def before_save(self, trainer) -> None:
+        """Measure the latent scale factor (1 / std of posterior means) on a few batches, with
+        the EMA weights the checkpoint holds (the same batches every time, so a frozen encoder
+        measures the same factor again)."""
+        import copy
+
         from ..models.video_ae import DiagonalGaussian
 
-        """Measure the latent scale factor (1 / std of posterior means) on a few batches."""
+        ema = copy.deepcopy(self.model)
+        ema.load_state_dict(trainer.ema.state_dict())
         zs = []
         for i in range(self.lc.scale_batches):
             x = trainer.batch(10 ** 6 + i)["video"].to(self.device)
-            post = self.model.encode(x)
+            post = ema.encode(x)
             zs.append((post.mean if isinstance(post, DiagonalGaussian) else post).flatten())
         std = torch.cat(zs).float().std().item()
         self.model.config.scale_factor = 1.0 / max(std, 1e-6)
