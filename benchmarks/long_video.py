@@ -10,6 +10,10 @@
 plus peak memory (max RSS of a fresh process) at 256 and at 1,024 frames, which must stay
 within 10% of each other: frames are decoded chunk by chunk and streamed to the file.
 
+Each mode samples ``--videos`` videos as one batch; a segment's validity is the fraction of
+valid frames over all of them (a single 64-frame segment of one video is far too noisy to
+compare modes), its smoothness the mean over the videos where it is defined.
+
     python benchmarks/long_video.py --checkpoint runs/lvdm_tiny --key-checkpoint runs/lvdm_key_tiny
         [--frames 1024 --segment 64 --steps 50 --sampler ancestral --s 0.1 --w 1.0]
 
@@ -51,7 +55,7 @@ def generate(a, name: str, frames: int, out: Path) -> dict:
     t0 = time.perf_counter()
     res = generate_long(pipe, frames, out, mode=spec["mode"], context=a.context,
                         stride=a.stride if key is not None else None, key_pipe=key,
-                        cond_t=cond_t, uncond_weight=w, progress=False,
+                        cond_t=cond_t, uncond_weight=w, progress=False, num_videos=a.child_videos,
                         generator=torch.Generator().manual_seed(a.seed),
                         num_inference_steps=a.steps, sampler=a.sampler)
     res["seconds"] = time.perf_counter() - t0
@@ -59,23 +63,25 @@ def generate(a, name: str, frames: int, out: Path) -> dict:
     return res
 
 
-def run_child(a, name: str, frames: int, out: Path) -> dict:
+def run_child(a, name: str, frames: int, out: Path, videos: int = 1) -> dict:
     cmd = [sys.executable, __file__, "--child", name, "--child-frames", str(frames),
-           "--child-out", str(out)] + a.passthrough
+           "--child-out", str(out), "--child-videos", str(videos)] + a.passthrough
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(f"{name} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def segments(path: Path, seg: int, ms_cfg) -> list[tuple[float, float | None]]:
+def segments(paths: list[str], seg: int, ms_cfg) -> list[tuple[float, float | None]]:
+    """Per ``seg``-frame segment: (valid fraction of all videos' frames, mean smoothness)."""
     from vidiff.data.video_io import read_video
     from vidiff.evaluation.metrics import evaluate_videos
-    v = read_video(path)
+    vids = [read_video(p) for p in paths]
     out = []
-    for s in range(0, len(v) - seg + 1, seg):
-        m = evaluate_videos([v[s:s + seg]], ms_cfg)
-        out.append((m.validity, m.motion_smoothness))
+    for s in range(0, min(len(v) for v in vids) - seg + 1, seg):
+        ms = [evaluate_videos([v[s:s + seg]], ms_cfg) for v in vids]
+        sm = [m.motion_smoothness for m in ms if m.motion_smoothness is not None]
+        out.append((sum(m.validity for m in ms) / len(ms), sum(sm) / len(sm) if sm else None))
     return out
 
 
@@ -92,6 +98,7 @@ def main() -> None:
     p.add_argument("--s", type=float, default=0.1, help="perturbation level of given latents")
     p.add_argument("--w", type=float, default=1.0, help="unconditional guidance weight")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--videos", type=int, default=4, help="videos per mode (one batch)")
     p.add_argument("--threads", type=int)
     p.add_argument("--modes", nargs="*", default=list(MODES))
     p.add_argument("--memory-frames", type=int, nargs="*", default=[256, 1024])
@@ -99,6 +106,7 @@ def main() -> None:
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--child-frames", type=int, help=argparse.SUPPRESS)
     p.add_argument("--child-out", help=argparse.SUPPRESS)
+    p.add_argument("--child-videos", type=int, default=1, help=argparse.SUPPRESS)
     a, _ = p.parse_known_args()
     if a.child:
         print(json.dumps(generate(a, a.child, a.child_frames, Path(a.child_out))))
@@ -115,8 +123,8 @@ def main() -> None:
         else None
     ms_cfg = MovingShapesConfig(**ms) if ms else exp.data.moving_shapes
 
-    print(f"# {a.frames} frames, {a.segment}-frame segments, {a.sampler} {a.steps} steps, "
-          f"context {a.context}, s={a.s}, w={a.w}, seed {a.seed}")
+    print(f"# {a.videos} videos x {a.frames} frames, {a.segment}-frame segments, {a.sampler} "
+          f"{a.steps} steps, context {a.context}, s={a.s}, w={a.w}, seed {a.seed}")
     mem = {}
     for n in a.memory_frames:
         r = run_child(a, "ar+perturb", n, out / f"mem_{n}.mkv")
@@ -130,8 +138,8 @@ def main() -> None:
     table = {}
     for name in a.modes:
         path = out / f"{name}.mkv"
-        r = run_child(a, name, a.frames, path)
-        table[name] = (segments(path, a.segment, ms_cfg), r)
+        r = run_child(a, name, a.frames, path, a.videos)
+        table[name] = (segments(r["paths"], a.segment, ms_cfg), r)
         print(f"# {name}: {r['frames']} frames in {r['seconds']:.0f} s", flush=True)
     names = list(table)
     nseg = min(len(v[0]) for v in table.values())

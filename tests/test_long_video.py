@@ -82,3 +82,18 @@ def test_generate_long_writes_the_requested_frames(tmp_path, mode):
                         num_inference_steps=2, progress=False)
     assert res["frames"] == 22
     assert read_video(tmp_path / "long.mp4").shape == (22, 16, 16, 3)
+
+
+def test_generate_long_batches_several_videos(tmp_path):
+    """Several videos in one batch: one file each, the requested length, and not copies."""
+    pipe = _pipe(True, frames=6)
+    res = generate_long(pipe, 14, tmp_path / "long.mkv", mode="autoregressive", context=1,
+                        num_videos=3, num_inference_steps=2, progress=False,
+                        generator=torch.Generator().manual_seed(0))
+    assert res["frames"] == 14
+    assert [p.rsplit("/", 1)[1] for p in res["paths"]] == ["long_0.mkv", "long_1.mkv", "long_2.mkv"]
+    vids = [read_video(p) for p in res["paths"]]
+    assert all(v.shape == (14, 16, 16, 3) for v in vids)
+    assert not np.array_equal(vids[0], vids[1])
+    with pytest.raises(ValueError, match="num_videos"):
+        generate_long(pipe, 14, tmp_path / "x.mkv", num_videos=0)

@@ -315,7 +315,7 @@ def cmd_long(a: argparse.Namespace) -> int:
     res = generate_long(pipe, a.frames, a.out, mode=a.mode, context=a.context, stride=a.stride,
                         key_pipe=key, fps=a.fps,
                         cond_t="auto" if a.cond_t is None else a.cond_t,
-                        uncond_weight=a.uncond_weight,
+                        uncond_weight=a.uncond_weight, num_videos=a.num_videos,
                         generator=torch.Generator().manual_seed(a.seed),
                         num_inference_steps=a.steps, sampler=a.sampler)
     res["seconds"] = round(time.perf_counter() - t0, 1)
@@ -486,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--uncond-weight", type=float, default=0.0, help="unconditional guidance w")
     lg.add_argument("--steps", type=_positive("--steps"), default=50)
     lg.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    lg.add_argument("--num-videos", type=_positive("--num-videos"), default=1,
+                    help="videos sampled as one batch, written to OUT_0, OUT_1, ...")
     lg.add_argument("--seed", type=int, default=0)
     lg.add_argument("--fps", type=float, default=8.0)
     lg.add_argument("--device", default="cpu")

@@ -22,7 +22,8 @@ from torch import Tensor
 from ..data.video_io import VideoWriter
 from ..diffusion.masks import mode_mask
 
-__all__ = ["autoregressive", "hierarchical", "generate_long", "StreamingDecoder"]
+__all__ = ["autoregressive", "hierarchical", "generate_long", "long_video_paths",
+           "StreamingDecoder"]
 
 log = logging.getLogger(__name__)
 
@@ -150,46 +151,63 @@ class StreamingDecoder:
         return out
 
 
+def long_video_paths(out: str | Path, num_videos: int) -> list[Path]:
+    """``out`` for one video; ``stem_0.ext``, ``stem_1.ext``, ... for several."""
+    out = Path(out)
+    if num_videos == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(num_videos)]
+
+
 def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregressive",
                   context: int | None = None, stride: int | None = None, key_pipe=None,
                   fps: float = 8.0, cond_t: float | None | str = "auto",
-                  uncond_weight: float = 0.0,
+                  uncond_weight: float = 0.0, num_videos: int = 1,
                   generator: torch.Generator | None = None, progress: bool = True,
                   **kw: Any) -> dict:
-    """Generate ``num_frames`` pixel frames of one video and stream them to ``out``.
+    """Generate ``num_videos`` videos of ``num_frames`` pixel frames, sampled as one batch, and
+    stream them to ``out`` (several: ``stem_0.ext``, ``stem_1.ext``, ...).
 
-    Returns ``{"frames": written, "path": out}``.
+    Returns ``{"frames": written per video, "path": out, "paths": [each video's file]}``.
     """
+    import contextlib
+
     from tqdm.auto import tqdm
 
+    if num_videos < 1:
+        raise ValueError(f"num_videos must be >= 1, got {num_videos}")
     ft = pipe.autoencoder.factors[0] if pipe.autoencoder is not None else 1
     window = pipe.sample_shape(1, None)[2]
     need = -(-num_frames // ft)
     kw["generator"] = generator
     if mode == "autoregressive":
         chunks = autoregressive(pipe, need, window, context or window // 2, cond_t=cond_t,
-                                uncond_weight=uncond_weight, **kw)
+                                num_videos=num_videos, uncond_weight=uncond_weight, **kw)
     elif mode == "hierarchical":
         stride = stride or (window - 1)
         chunks = hierarchical(pipe, need, window, stride, key_pipe=key_pipe,
-                              key_context=context, cond_t=cond_t, uncond_weight=uncond_weight,
-                              **kw)
+                              key_context=context, num_videos=num_videos, cond_t=cond_t,
+                              uncond_weight=uncond_weight, **kw)
     else:
         raise ValueError(f"unknown long-video mode {mode!r}; choose autoregressive or hierarchical")
     dec = StreamingDecoder(pipe)
+    paths = long_video_paths(out, num_videos)
     written = 0
     bar = tqdm(total=num_frames, desc=f"long video ({mode})", disable=not progress, unit="frame")
-    with VideoWriter(out, fps) as w:
+    with contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(VideoWriter(p, fps)) for p in paths]
+
         def emit(frames_list):
             nonlocal written
-            for fr in frames_list:
-                fr = fr[0][: num_frames - written]
-                if len(fr):
-                    w.write(fr)
-                    written += len(fr)
-                    bar.update(len(fr))
+            for fr in frames_list:  # (num_videos, f, H, W, 3)
+                fr = fr[:, : num_frames - written]
+                if fr.shape[1]:
+                    for w, v in zip(writers, fr):
+                        w.write(v)
+                    written += fr.shape[1]
+                    bar.update(fr.shape[1])
         for z in chunks:
             emit(dec.push(z))
         emit(dec.flush())
     bar.close()
-    return {"frames": written, "path": str(out)}
+    return {"frames": written, "path": str(out), "paths": [str(p) for p in paths]}
