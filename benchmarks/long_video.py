@@ -47,14 +47,13 @@ def generate(a, name: str, frames: int, out: Path) -> dict:
         torch.set_num_threads(a.threads)
     spec = MODES[name]
     pipe = VideoDiffusionPipeline.from_pretrained(a.checkpoint)
-    key = None
-    if spec["mode"] == "hierarchical":
-        key = VideoDiffusionPipeline.from_pretrained(a.key_checkpoint)
+    if spec["mode"] == "hierarchical" and a.key_checkpoint:
+        pipe.attach_key_pipeline(a.key_checkpoint)
     cond_t = a.s if spec["cond_t"] == "s" else spec["cond_t"]
     w = a.w if spec["uncond_weight"] == "w" else spec["uncond_weight"]
     t0 = time.perf_counter()
     res = generate_long(pipe, frames, out, mode=spec["mode"], context=a.context,
-                        stride=a.stride if key is not None else None, key_pipe=key,
+                        stride=a.stride if pipe.key_pipeline is not None else None,
                         cond_t=cond_t, uncond_weight=w, progress=False, num_videos=a.child_videos,
                         generator=torch.Generator().manual_seed(a.seed),
                         num_inference_steps=a.steps, sampler=a.sampler)
@@ -88,7 +87,7 @@ def segments(paths: list[str], seg: int, ms_cfg) -> list[tuple[float, float | No
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default="runs/lvdm_tiny")
-    p.add_argument("--key-checkpoint", default="runs/lvdm_key_tiny")
+    p.add_argument("--key-checkpoint", help="default: the key model the checkpoint bundles")
     p.add_argument("--frames", type=int, default=1024)
     p.add_argument("--segment", type=int, default=64)
     p.add_argument("--steps", type=int, default=50)

@@ -97,3 +97,59 @@ def test_generate_long_batches_several_videos(tmp_path):
     assert not np.array_equal(vids[0], vids[1])
     with pytest.raises(ValueError, match="num_videos"):
         generate_long(pipe, 14, tmp_path / "x.mkv", num_videos=0)
+
+
+def test_key_pipeline_bundles_shares_the_autoencoder_and_exports_half(tmp_path, caplog):
+    """A hierarchical checkpoint: the interpolation pipeline with its key-frame pipeline in
+    ``key/`` (no second autoencoder), optionally stored in float16; a key model trained on
+    another autoencoder's latents is refused."""
+    import logging
+    main, key = _pipe(True, frames=6), _pipe(True, frames=6)
+    key.autoencoder = main.autoencoder
+    key.save_pretrained(tmp_path / "key_ckpt")
+    main.attach_key_pipeline(tmp_path / "key_ckpt")
+    assert main.key_pipeline.autoencoder is main.autoencoder
+    main.save_pretrained(tmp_path / "bundle", dtype=torch.float16)
+    assert (tmp_path / "bundle" / "key" / "model.safetensors").is_file()
+    assert not (tmp_path / "bundle" / "key" / "autoencoder").exists()
+    from safetensors.torch import load_file
+    assert all(v.dtype == torch.float16 for v in load_file(
+        str(tmp_path / "bundle" / "key" / "model.safetensors")).values() if v.is_floating_point())
+    loaded = VideoDiffusionPipeline.from_pretrained(tmp_path / "bundle")
+    assert loaded.key_pipeline.autoencoder is loaded.autoencoder
+    for a, b in zip(loaded.key_pipeline.model.parameters(), key.model.parameters()):
+        assert a.dtype == torch.float32 and torch.allclose(a, b, atol=1e-3, rtol=1e-3)
+    with caplog.at_level(logging.WARNING):
+        res = generate_long(loaded, 14, tmp_path / "h.mkv", mode="hierarchical", stride=2,
+                            num_inference_steps=2, progress=False)
+    assert res["frames"] == 14 and "no key-frame model" not in caplog.text
+    other = _pipe(True, frames=6)
+    with torch.no_grad():
+        other.autoencoder.enc_in.weight.add_(0.1)
+    other.save_pretrained(tmp_path / "other")
+    with pytest.raises(ValueError, match="another autoencoder"):
+        main.attach_key_pipeline(tmp_path / "other")
+
+
+def test_cli_export_key_half_and_long(tmp_path, capsys):
+    import json
+    from vidiff.cli import main
+    a, k = _pipe(True, frames=6), _pipe(True, frames=6)
+    k.autoencoder = a.autoencoder
+    a.save_pretrained(tmp_path / "interp")
+    k.save_pretrained(tmp_path / "keys")
+    assert main(["export", str(tmp_path / "interp"), "--key", str(tmp_path / "keys"), "--half",
+                 "--out", str(tmp_path / "bundle")]) == 0
+    assert json.loads(capsys.readouterr().out)["key"] is True
+    assert main(["long", str(tmp_path / "bundle"), "--mode", "hierarchical", "--stride", "2",
+                 "--frames", "12", "--steps", "2", "--num-videos", "2",
+                 "--out", str(tmp_path / "l.mkv")]) == 0
+    assert read_video(tmp_path / "l_1.mkv").shape == (12, 16, 16, 3)
+    capsys.readouterr()
+    bad = _pipe(True, frames=6)
+    with torch.no_grad():
+        bad.autoencoder.enc_out.bias.add_(1.0)
+    bad.save_pretrained(tmp_path / "bad")
+    assert main(["long", str(tmp_path / "interp"), "--key-checkpoint", str(tmp_path / "bad"),
+                 "--frames", "12", "--out", str(tmp_path / "m.mkv")]) == 2
+    assert "another autoencoder" in capsys.readouterr().err

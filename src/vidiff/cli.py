@@ -94,33 +94,38 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def _pipe(path: str, device: str, guide: str | None = None):
+def _pipe(path: str, device: str, guide: str | None = None, key: str | None = None):
     from .pipelines import VideoDiffusionPipeline
 
     try:
         pipe = VideoDiffusionPipeline.from_pretrained(path, device=device)
         if guide:
             pipe.attach_guide(guide)
+        if key:
+            pipe.attach_key_pipeline(key)
         return pipe
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e)) from e
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    """A sampling-only checkpoint (EMA weights, recipe, sample defaults, autoencoder / guide
-    model when present): what the package ships for ``vidiff demo``."""
-    pipe = _pipe(a.checkpoint, "cpu", a.guide)
+    """A sampling-only checkpoint (EMA weights, recipe, sample defaults, autoencoder / guide /
+    key-frame model when present): what the package ships for ``vidiff demo``."""
+    import torch
+
+    pipe = _pipe(a.checkpoint, "cpu", a.guide, a.key)
     s = pipe.experiment.sample
     for key in ("sampler", "steps", "autoguidance_scale", "guidance_scale"):
         if getattr(a, key) is not None:
             setattr(s, key, getattr(a, key))
     if s.autoguidance_scale and pipe.guide_model is None:
         raise CLIError("--autoguidance-scale needs --guide (or a checkpoint with a guide model)")
-    pipe.save_pretrained(a.out)
+    pipe.save_pretrained(a.out, dtype=torch.float16 if a.half else None)
     print(json.dumps({"out": a.out, "sampler": s.sampler, "steps": s.steps,
                       "guidance_scale": s.guidance_scale,
                       "autoguidance_scale": s.autoguidance_scale,
-                      "guide": pipe.guide_model is not None}))
+                      "guide": pipe.guide_model is not None,
+                      "key": pipe.key_pipeline is not None, "half": a.half}))
     return 0
 
 
@@ -309,11 +314,10 @@ def cmd_long(a: argparse.Namespace) -> int:
 
     from .pipelines.long_video import generate_long
 
-    pipe = _pipe(a.checkpoint, a.device)
-    key = _pipe(a.key_checkpoint, a.device) if a.key_checkpoint else None
+    pipe = _pipe(a.checkpoint, a.device, key=a.key_checkpoint)
     t0 = time.perf_counter()
     res = generate_long(pipe, a.frames, a.out, mode=a.mode, context=a.context, stride=a.stride,
-                        key_pipe=key, fps=a.fps,
+                        fps=a.fps,
                         cond_t="auto" if a.cond_t is None else a.cond_t,
                         uncond_weight=a.uncond_weight, num_videos=a.num_videos,
                         generator=torch.Generator().manual_seed(a.seed),
@@ -479,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--mode", choices=["autoregressive", "hierarchical"], default="autoregressive")
     lg.add_argument("--context", type=int, help="given frames per window (model-space frames)")
     lg.add_argument("--stride", type=int, help="hierarchical: key-frame stride")
-    lg.add_argument("--key-checkpoint", help="hierarchical: the key-frame-rate model")
+    lg.add_argument("--key-checkpoint", help="hierarchical: the key-frame-rate model (default: "
+                    "the one the checkpoint bundles, if any)")
     lg.add_argument("--cond-t", type=float, default=None,
                     help="noise level s of the given frames (conditional latent perturbation); "
                     "default: 0 for models trained with frame masks, else VDM-style")
@@ -525,6 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("--out", required=True, help="the folder to write")
     x.add_argument("--guide", help="bundle this weaker checkpoint as the autoguidance model")
+    x.add_argument("--key", help="bundle this checkpoint as the key-frame model of "
+                   "hierarchical long video (same autoencoder)")
+    x.add_argument("--half", action="store_true", help="store the weights as float16 "
+                   "(half the size; loading casts back to float32)")
     x.add_argument("--autoguidance-scale", type=float, help="default autoguidance weight")
     x.add_argument("--guidance-scale", type=float, help="default classifier-free guidance")
     x.add_argument("--sampler", choices=sorted(SAMPLERS), help="default sampler")

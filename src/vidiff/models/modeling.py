@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -46,11 +47,16 @@ class ModelMixin(nn.Module):
     def config_dict(self) -> dict[str, Any]:
         return {"_class_name": type(self).__name__, **dataclasses.asdict(self.config)}
 
-    def save_pretrained(self, directory: str | os.PathLike, state_dict: dict | None = None) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically)."""
+    def save_pretrained(self, directory: str | os.PathLike, state_dict: dict | None = None,
+                        dtype: torch.dtype | None = None) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically);
+        ``dtype`` (e.g. ``torch.float16``) stores the floating tensors smaller - loading casts
+        them back to the model's dtype."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         sd = {k: v.detach().contiguous().cpu() for k, v in (state_dict or self.state_dict()).items()}
+        if dtype is not None:
+            sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
         atomic_write(d / WEIGHTS_NAME, lambda p: save_file(sd, str(p)))
         text = json.dumps(self.config_dict(), indent=2)
         atomic_write(d / CONFIG_NAME, lambda p: Path(p).write_text(text))

@@ -79,10 +79,13 @@ def hierarchical(pipe, num_frames: int, window: int, stride: int, key_pipe=None,
                  cond_t: float | None | str = "auto", uncond_weight: float = 0.0,
                  **kw: Any) -> Iterator[Tensor]:
     """Yield ``num_frames`` model-space frames: key frames every ``stride`` frames generated
-    autoregressively by ``key_pipe`` (a model of the key frame rate; default ``pipe``), then
+    autoregressively by ``key_pipe`` (a model of the key frame rate; default
+    ``pipe.key_pipeline`` when the checkpoint bundles one, else ``pipe`` itself), then
     each stretch filled by ``pipe`` with a sparse mask (given at 0, stride, 2 stride, ...)."""
     if (window - 1) % stride:
         raise ValueError(f"window-1 ({window - 1}) must be a multiple of the key stride {stride}")
+    if key_pipe is None:
+        key_pipe = getattr(pipe, "key_pipeline", None)
     if key_pipe is None:
         log.warning("hierarchical: no key-frame model given; the same model generates key frames "
                     "at its own frame rate")

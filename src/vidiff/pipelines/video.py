@@ -40,8 +40,12 @@ class VideoDiffusionPipeline:
 
     def __init__(self, model: ModelMixin, diffusion: DiffusionConfig,
                  experiment: ExperimentConfig | None = None, autoencoder: ModelMixin | None = None,
-                 guide_model: ModelMixin | None = None):
+                 guide_model: ModelMixin | None = None,
+                 key_pipeline: "VideoDiffusionPipeline | None" = None):
         self.model = model.eval()
+        #: hierarchical long video: the model of the key-frame rate (its own recipe, this
+        #: pipeline's autoencoder), used by :func:`~vidiff.pipelines.long_video.hierarchical`
+        self.key_pipeline = key_pipeline
         #: autoguidance: a weaker model of the same data and diffusion settings (smaller, trained
         #: shorter) that sampling is guided away from (``autoguidance_scale``)
         self.guide_model = guide_model.eval() if guide_model is not None else None
@@ -54,8 +58,9 @@ class VideoDiffusionPipeline:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "VideoDiffusionPipeline":
         """Load a checkpoint directory (``config.json`` + ``model.safetensors`` +
-        ``pipeline.json``, with ``autoencoder/`` for a latent model and ``guide/`` for an
-        autoguidance model when present), a run's ``checkpoints`` folder, or a run folder."""
+        ``pipeline.json``, with ``autoencoder/`` for a latent model, ``guide/`` for an
+        autoguidance model and ``key/`` for a key-frame pipeline when present), a run's
+        ``checkpoints`` folder, or a run folder."""
         d = resolve_checkpoint(path)
         model = load_model(d, map_location=device)
         exp = ExperimentConfig()
@@ -64,7 +69,36 @@ class VideoDiffusionPipeline:
                             "pipeline")
         ae, guide = (load_model(d / n, map_location=device) if (d / n).is_dir() else None
                      for n in ("autoencoder", "guide"))
-        return cls(model, exp.diffusion, exp, ae, guide)
+        pipe = cls(model, exp.diffusion, exp, ae, guide)
+        if (d / "key").is_dir():
+            key = cls.from_pretrained(d / "key", device=device)
+            key.autoencoder = ae
+            pipe.key_pipeline = key
+        return pipe
+
+    def attach_key_pipeline(self, path: str | Path) -> None:
+        """Use the checkpoint at ``path`` as the key-frame model of hierarchical generation.
+        It must work in this pipeline's latent space: the same encoder (its decoder is not
+        used), schedule and prediction type."""
+        other = VideoDiffusionPipeline.from_pretrained(path, device=str(self.device))
+        if (other.diffusion.schedule != self.diffusion.schedule
+                or other.diffusion.prediction != self.diffusion.prediction):
+            raise ValueError(f"{path}: a key-frame model needs the same noise schedule and "
+                             "prediction type as the model it works with")
+        if (other.autoencoder is None) != (self.autoencoder is None):
+            raise ValueError(f"{path}: a key-frame model must be latent exactly when this "
+                             "pipeline is")
+        if self.autoencoder is not None:
+            mine, theirs = self.autoencoder, other.autoencoder
+            same = (mine.config.scale_factor == theirs.config.scale_factor and all(
+                torch.equal(a, b) for ma, mb in zip(mine.encoder_modules(),
+                                                     theirs.encoder_modules())
+                for a, b in zip(ma.state_dict().values(), mb.state_dict().values())))
+            if not same:
+                raise ValueError(f"{path}: the key-frame model was trained on another "
+                                 "autoencoder's latents (encoder or scale factor differ)")
+            other.autoencoder = self.autoencoder
+        self.key_pipeline = other
 
     def attach_guide(self, path: str | Path) -> None:
         """Use the checkpoint at ``path`` as the autoguidance model. It must share this
@@ -80,18 +114,25 @@ class VideoDiffusionPipeline:
                              f"({other.sample_shape(1, None)} vs {self.sample_shape(1, None)})")
         self.guide_model = other.model
 
-    def save_pretrained(self, directory: str | Path) -> None:
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None,
+                        _with_autoencoder: bool = True) -> None:
         """Write a sampling checkpoint that :meth:`from_pretrained` loads: the model (as loaded:
         EMA weights for a training checkpoint), ``pipeline.json`` (the recipe with the current
-        :attr:`experiment` sample defaults) and ``autoencoder/`` / ``guide/`` when present."""
+        :attr:`experiment` sample defaults) and ``autoencoder/`` / ``guide/`` / ``key/`` when
+        present (``key/`` without an autoencoder: it shares this one). ``dtype``: store the
+        weights as e.g. ``torch.float16`` (half the size; loading casts back)."""
         d = Path(directory)
-        self.model.save_pretrained(d)
+        self.model.save_pretrained(d, dtype=dtype)
         (d / "pipeline.json").write_text(json.dumps(to_dict(self.experiment), indent=2))
-        for name, sub in (("autoencoder", self.autoencoder), ("guide", self.guide_model)):
-            if sub is not None:
-                sub.save_pretrained(d / name)
-            elif (d / name).is_dir():  # a stale sub-model from an earlier export
+        subs = (("autoencoder", self.autoencoder if _with_autoencoder else None),
+                ("guide", self.guide_model), ("key", self.key_pipeline))
+        for name, sub in subs:
+            if (d / name).is_dir():  # a stale sub-model from an earlier export
                 shutil.rmtree(d / name)
+            if isinstance(sub, VideoDiffusionPipeline):
+                sub.save_pretrained(d / name, dtype=dtype, _with_autoencoder=False)
+            elif sub is not None:
+                sub.save_pretrained(d / name, dtype=dtype)
 
     @property
     def device(self) -> torch.device:
