@@ -136,11 +136,23 @@ def test_cli_export_key_half_and_long(tmp_path, capsys):
     from vidiff.cli import main
     a, k = _pipe(True, frames=6), _pipe(True, frames=6)
     k.autoencoder = a.autoencoder
+    # a decoder fine-tuned with the encoder frozen replaces the bundled one; the scale factor
+    # stays the one the latent models were trained with
+    ft = _pipe(True, frames=6).autoencoder
+    with torch.no_grad():
+        ft.dec_out.weight.mul_(0.5)
+    ft.config.scale_factor = 7.0
+    ft.save_pretrained(tmp_path / "ae_ft")
+    a.autoencoder.config.scale_factor = k.autoencoder.config.scale_factor = 2.0
     a.save_pretrained(tmp_path / "interp")
     k.save_pretrained(tmp_path / "keys")
     assert main(["export", str(tmp_path / "interp"), "--key", str(tmp_path / "keys"), "--half",
-                 "--out", str(tmp_path / "bundle")]) == 0
+                 "--decoder", str(tmp_path / "ae_ft"), "--out", str(tmp_path / "bundle")]) == 0
     assert json.loads(capsys.readouterr().out)["key"] is True
+    b = VideoDiffusionPipeline.from_pretrained(tmp_path / "bundle")
+    assert b.autoencoder.config.scale_factor == 2.0
+    assert torch.allclose(b.autoencoder.dec_out.weight, ft.dec_out.weight, atol=1e-3)
+    assert b.key_pipeline.autoencoder is b.autoencoder
     assert main(["long", str(tmp_path / "bundle"), "--mode", "hierarchical", "--stride", "2",
                  "--frames", "12", "--steps", "2", "--num-videos", "2",
                  "--out", str(tmp_path / "l.mkv")]) == 0
@@ -153,3 +165,6 @@ def test_cli_export_key_half_and_long(tmp_path, capsys):
     assert main(["long", str(tmp_path / "interp"), "--key-checkpoint", str(tmp_path / "bad"),
                  "--frames", "12", "--out", str(tmp_path / "m.mkv")]) == 2
     assert "another autoencoder" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "interp"), "--decoder", str(tmp_path / "bad"),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "encoder differs" in capsys.readouterr().err

@@ -114,6 +114,11 @@ def cmd_export(a: argparse.Namespace) -> int:
     import torch
 
     pipe = _pipe(a.checkpoint, "cpu", a.guide, a.key)
+    if a.decoder:
+        try:
+            pipe.replace_decoder(a.decoder)
+        except (FileNotFoundError, ValueError) as e:
+            raise CLIError(str(e)) from e
     s = pipe.experiment.sample
     for key in ("sampler", "steps", "autoguidance_scale", "guidance_scale"):
         if getattr(a, key) is not None:
@@ -532,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--guide", help="bundle this weaker checkpoint as the autoguidance model")
     x.add_argument("--key", help="bundle this checkpoint as the key-frame model of "
                    "hierarchical long video (same autoencoder)")
+    x.add_argument("--decoder", help="an autoencoder checkpoint whose decoder was fine-tuned "
+                   "with the encoder frozen: decode with it instead")
     x.add_argument("--half", action="store_true", help="store the weights as float16 "
                    "(half the size; loading casts back to float32)")
     x.add_argument("--autoguidance-scale", type=float, help="default autoguidance weight")

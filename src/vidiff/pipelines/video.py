@@ -29,6 +29,15 @@ _SAMPLER_KW = {"ddpm": {"gamma"}, "ancestral": {"gamma"}, "ddim": {"eta"},
                "pc": {"delta", "gamma", "corrector_steps"}, "dpmpp_2m": set()}
 
 
+def same_encoder(a: ModelMixin, b: ModelMixin) -> bool:
+    """Whether two autoencoders map clips to the same latents (identical encoder weights)."""
+    ma, mb = a.encoder_modules(), b.encoder_modules()
+    sa = [t for m in ma for t in m.state_dict().values()]
+    sb = [t for m in mb for t in m.state_dict().values()]
+    return len(sa) == len(sb) and all(x.shape == y.shape and torch.equal(x, y)
+                                      for x, y in zip(sa, sb))
+
+
 class VideoDiffusionPipeline:
     """A denoiser network plus its diffusion settings.
 
@@ -89,16 +98,27 @@ class VideoDiffusionPipeline:
             raise ValueError(f"{path}: a key-frame model must be latent exactly when this "
                              "pipeline is")
         if self.autoencoder is not None:
-            mine, theirs = self.autoencoder, other.autoencoder
-            same = (mine.config.scale_factor == theirs.config.scale_factor and all(
-                torch.equal(a, b) for ma, mb in zip(mine.encoder_modules(),
-                                                     theirs.encoder_modules())
-                for a, b in zip(ma.state_dict().values(), mb.state_dict().values())))
-            if not same:
+            if not (self.autoencoder.config.scale_factor == other.autoencoder.config.scale_factor
+                    and same_encoder(self.autoencoder, other.autoencoder)):
                 raise ValueError(f"{path}: the key-frame model was trained on another "
                                  "autoencoder's latents (encoder or scale factor differ)")
             other.autoencoder = self.autoencoder
         self.key_pipeline = other
+
+    def replace_decoder(self, path: str | Path) -> None:
+        """Decode with the autoencoder at ``path``: one whose decoder was fine-tuned with the
+        encoder frozen (``autoencoder_loss.freeze_encoder``), so this latent model's latent space
+        is unchanged. The latent scale factor stays the one the model was trained with."""
+        if self.autoencoder is None:
+            raise ValueError("replace_decoder: this pipeline has no autoencoder")
+        new = load_model(resolve_checkpoint(path), map_location=str(self.device)).eval()
+        if type(new) is not type(self.autoencoder) or not same_encoder(self.autoencoder, new):
+            raise ValueError(f"{path}: its encoder differs from the one this model was trained "
+                             "on; only a decoder fine-tuned with freeze_encoder can replace it")
+        new.config.scale_factor = self.autoencoder.config.scale_factor
+        self.autoencoder = new
+        if self.key_pipeline is not None:
+            self.key_pipeline.autoencoder = new
 
     def attach_guide(self, path: str | Path) -> None:
         """Use the checkpoint at ``path`` as the autoguidance model. It must share this
