@@ -146,3 +146,16 @@ def test_init_from_fine_tunes_with_a_new_class_embedding(tmp_path):
     VideoAutoencoder(VideoAutoencoderConfig(base_channels=8)).save_pretrained(tmp_path / "ae")
     with pytest.raises(ValueError, match="no weight matches"):
         Trainer(tiny(tmp_path / "bad", "train.steps=1", f"train.init_from={tmp_path / 'ae'}"))
+
+
+def test_shipped_checkpoints_resolve_by_name(tmp_path, monkeypatch):
+    """A shipped checkpoint's name works where a path does, unless a local path of that name
+    exists; an unknown path's error lists the shipped names."""
+    from vidiff.training.checkpoint import resolve_checkpoint, shipped_checkpoints
+    shipped = shipped_checkpoints()
+    assert "vdm_tiny" in shipped
+    monkeypatch.chdir(tmp_path)
+    assert resolve_checkpoint("vdm_tiny") == shipped["vdm_tiny"]
+    (tmp_path / "vdm_tiny").mkdir()
+    with pytest.raises(FileNotFoundError, match="shipped checkpoints: .*vdm_tiny"):
+        resolve_checkpoint("vdm_tiny")

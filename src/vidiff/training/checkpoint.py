@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from ..models.modeling import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_to_tensors",
-           "optimizer_from_tensors", "resolve_checkpoint"]
+           "optimizer_from_tensors", "resolve_checkpoint", "shipped_checkpoints"]
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -106,16 +106,30 @@ def latest_checkpoint(root: str | Path) -> Path | None:
     return d if (d / "trainer_state.json").is_file() else None
 
 
+def shipped_checkpoints() -> dict[str, Path]:
+    """The checkpoints in the package (``vidiff/assets``), by name."""
+    from importlib import resources
+    root = Path(str(resources.files("vidiff") / "assets"))
+    return {d.name: d for d in sorted(root.iterdir()) if (d / "config.json").is_file()} \
+        if root.is_dir() else {}
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
-    """Accept a checkpoint directory, a run's ``checkpoints`` folder or a run folder."""
+    """Accept a checkpoint directory, a run's ``checkpoints`` folder, a run folder, or the name
+    of a checkpoint shipped in the package (``vdm_tiny``, ``lvdm_tiny``) when no such path
+    exists."""
     p = Path(path)
     for cand in (p, p / "checkpoints"):
         if (cand / "config.json").is_file() and (cand / "model.safetensors").is_file():
             return cand
         if (lat := latest_checkpoint(cand)) is not None:
             return lat
+    shipped = shipped_checkpoints()
+    if not p.exists() and str(path) in shipped:
+        return shipped[str(path)]
     raise FileNotFoundError(f"{p}: no vidiff checkpoint here (expected config.json + "
-                            "model.safetensors, or a 'latest' file)")
+                            "model.safetensors, or a 'latest' file; shipped checkpoints: "
+                            f"{', '.join(shipped) or 'none'})")
 
 
 def load_checkpoint(path: str | Path) -> dict:
