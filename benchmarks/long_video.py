@@ -117,9 +117,8 @@ def main() -> None:
     from vidiff.data.moving_shapes import MovingShapesConfig
     from vidiff.pipelines import VideoDiffusionPipeline
     exp = VideoDiffusionPipeline.from_pretrained(a.checkpoint).experiment
-    from vidiff.data.latents import read_cache_metadata
-    ms = read_cache_metadata(exp.data.path).get("moving_shapes") if exp.data.kind == "latents" \
-        else None
+    from vidiff.data.latents import cache_source
+    ms = cache_source(exp.data).get("moving_shapes") if exp.data.kind == "latents" else None
     ms_cfg = MovingShapesConfig(**ms) if ms else exp.data.moving_shapes
 
     print(f"# {a.videos} videos x {a.frames} frames, {a.segment}-frame segments, {a.sampler} "

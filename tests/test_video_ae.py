@@ -181,6 +181,13 @@ def test_latent_cache_windows_and_training(tmp_path):
     import json
     r = json.loads(report.read_text())
     assert r["num_videos"] == 2 and 0.0 <= r["validity"] <= 1.0
+    # the checkpoint records what its cache came from, so it still evaluates without the cache
+    assert pipe.experiment.data.cache_source == meta
+    cache.unlink()
+    assert main(["eval", str(res.checkpoint), "--num-videos", "1", "--steps", "1"]) == 0
+    pipe.experiment.data.cache_source = None
+    pipe.save_pretrained(tmp_path / "no_source")
+    assert main(["eval", str(tmp_path / "no_source"), "--num-videos", "1", "--steps", "1"]) == 2
 
 
 AE_TINY = ["task=autoencoder", "model={type: VideoAutoencoder, base_channels: 8, "

@@ -119,6 +119,14 @@ def cmd_export(a: argparse.Namespace) -> int:
             pipe.replace_decoder(a.decoder)
         except (FileNotFoundError, ValueError) as e:
             raise CLIError(str(e)) from e
+    for p in (pipe, pipe.key_pipeline):  # a latent model: record what its cache came from
+        d = p.experiment.data if p is not None else None
+        if d is not None and d.kind == "latents" and not d.cache_source:
+            from .data.latents import cache_source
+            try:
+                d.cache_source = cache_source(d)
+            except (FileNotFoundError, OSError) as e:
+                log.warning("export: %s", e)
     s = pipe.experiment.sample
     for key in ("sampler", "steps", "autoguidance_scale", "guidance_scale"):
         if getattr(a, key) is not None:
@@ -166,10 +174,10 @@ def _moving_shapes_cfg(pipe=None, size: int | None = None, frames: int | None = 
     if pipe is not None and pipe.experiment.data.kind == "latents":  # a cache of Moving Shapes
         from dataclasses import replace
 
-        from .data.latents import read_cache_metadata
+        from .data.latents import cache_source
         d = pipe.experiment.data
         try:
-            ms = read_cache_metadata(d.path).get("moving_shapes")
+            ms = cache_source(d).get("moving_shapes")
         except Exception as e:  # noqa: BLE001 - any unreadable cache: one clear line
             raise CLIError(f"{d.path}: cannot read the latent cache this model was trained on "
                            f"({e})") from e

@@ -63,6 +63,9 @@ class DataConfig:
     image_path: str | None = None
     #: moving_shapes class label for class-conditional models: null | first_color | num_objects
     label: str | None = None
+    #: latents: the cache's metadata (what it was encoded from), copied in when training starts,
+    #: so a checkpoint knows its data without the cache file
+    cache_source: dict | None = None
 
 
 @dataclass

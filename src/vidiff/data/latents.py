@@ -24,13 +24,24 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-__all__ = ["LatentDataset", "encode_to_cache", "read_cache_metadata"]
+__all__ = ["LatentDataset", "encode_to_cache", "read_cache_metadata", "cache_source"]
 
 
 def read_cache_metadata(path: str | Path) -> dict:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     return json.loads(meta.get("vidiff", "{}"))
+
+
+def cache_source(data) -> dict:
+    """What a latent model's cache was encoded from: ``data.cache_source`` when the checkpoint
+    carries it, else the metadata of the cache file at ``data.path``."""
+    if data.cache_source:
+        return data.cache_source
+    if not data.path or not Path(data.path).is_file():
+        raise FileNotFoundError(f"{data.path}: the latent cache this model was trained on is "
+                                "not here, and the checkpoint does not record its source")
+    return read_cache_metadata(data.path)
 
 
 @torch.no_grad()

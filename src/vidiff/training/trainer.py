@@ -148,6 +148,8 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.model = (model or build_model(cfg.model)).to(self.device)
         self.dataset = dataset if dataset is not None else build_dataset(cfg)
+        if cfg.data.kind == "latents" and getattr(self.dataset, "meta", None):
+            cfg.data.cache_source = self.dataset.meta  # checkpoints then know their data
         self.autoencoder = None
         if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
             from ..models.modeling import load_model
