@@ -495,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--frames", type=_positive("--frames"), default=1024)
     lg.add_argument("--mode", choices=["autoregressive", "hierarchical"], default="autoregressive")
     lg.add_argument("--context", type=int, help="given frames per window (model-space frames)")
-    lg.add_argument("--stride", type=int, help="hierarchical: key-frame stride")
+    lg.add_argument("--stride", type=int, help="hierarchical: key-frame stride in model frames "
+                    "(default: the key model's own frame stride)")
     lg.add_argument("--key-checkpoint", help="hierarchical: the key-frame-rate model (default: "
                     "the one the checkpoint bundles, if any)")
     lg.add_argument("--cond-t", type=float, default=None,

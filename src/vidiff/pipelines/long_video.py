@@ -187,7 +187,9 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
         chunks = autoregressive(pipe, need, window, context or window // 2, cond_t=cond_t,
                                 num_videos=num_videos, uncond_weight=uncond_weight, **kw)
     elif mode == "hierarchical":
-        stride = stride or (window - 1)
+        kp = key_pipe or getattr(pipe, "key_pipeline", None)
+        kstride = kp.experiment.data.frame_stride if kp is not None else 1
+        stride = stride or (kstride if kstride > 1 else window - 1)  # the key model's own rate
         chunks = hierarchical(pipe, need, window, stride, key_pipe=key_pipe,
                               key_context=context, num_videos=num_videos, cond_t=cond_t,
                               uncond_weight=uncond_weight, **kw)
