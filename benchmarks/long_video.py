@@ -151,7 +151,7 @@ def main() -> None:
             cells.append(f"{v:.0%} / {'-' if sm is None else f'{sm:.2f}'}")
         print(f"| {i * a.segment}-{(i + 1) * a.segment - 1} | " + " | ".join(cells) + " |")
     print("| last / first validity | " + " | ".join(
-        f"{table[n][0][nseg - 1][0] / max(table[n][0][0][0], 1e-9):.2f}" for n in names) + " |")
+        f"{table[n][0][nseg - 1][0] / max(table[n][0][0][0], 1e-9):.3f}" for n in names) + " |")
 
 
 if __name__ == "__main__":
