@@ -85,15 +85,21 @@ class VideoDiffusionPipeline:
             pipe.key_pipeline = key
         return pipe
 
+    def _load_companion(self, path: str | Path, what: str) -> "VideoDiffusionPipeline":
+        """Load a checkpoint that samples alongside this one (guide, key-frame model); it must
+        share this pipeline's noise schedule and prediction type."""
+        other = VideoDiffusionPipeline.from_pretrained(path, device=str(self.device))
+        if (other.diffusion.schedule != self.diffusion.schedule
+                or other.diffusion.prediction != self.diffusion.prediction):
+            raise ValueError(f"{path}: {what} needs the same noise schedule and prediction "
+                             "type as the model it works with")
+        return other
+
     def attach_key_pipeline(self, path: str | Path) -> None:
         """Use the checkpoint at ``path`` as the key-frame model of hierarchical generation.
         It must work in this pipeline's latent space: the same encoder (its decoder is not
         used), schedule and prediction type."""
-        other = VideoDiffusionPipeline.from_pretrained(path, device=str(self.device))
-        if (other.diffusion.schedule != self.diffusion.schedule
-                or other.diffusion.prediction != self.diffusion.prediction):
-            raise ValueError(f"{path}: a key-frame model needs the same noise schedule and "
-                             "prediction type as the model it works with")
+        other = self._load_companion(path, "a key-frame model")
         if (other.autoencoder is None) != (self.autoencoder is None):
             raise ValueError(f"{path}: a key-frame model must be latent exactly when this "
                              "pipeline is")
@@ -124,11 +130,7 @@ class VideoDiffusionPipeline:
         """Use the checkpoint at ``path`` as the autoguidance model. It must share this
         pipeline's schedule, parameterisation and sample shape (a smaller or shorter-trained
         model of the same data)."""
-        other = VideoDiffusionPipeline.from_pretrained(path, device=str(self.device))
-        if (other.diffusion.schedule != self.diffusion.schedule
-                or other.diffusion.prediction != self.diffusion.prediction):
-            raise ValueError(f"{path}: a guide model needs the same noise schedule and "
-                             "prediction type as the model it guides")
+        other = self._load_companion(path, "a guide model")
         if other.sample_shape(1, None) != self.sample_shape(1, None):
             raise ValueError(f"{path}: a guide model must work on the same sample shape "
                              f"({other.sample_shape(1, None)} vs {self.sample_shape(1, None)})")
