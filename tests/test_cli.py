@@ -94,11 +94,15 @@ def test_export_bundles_a_guide_model(tmp_path, capsys):
     assert "needs --guide" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "good"), "--out", str(tmp_path / "x"), "--guide",
                  str(tmp_path / "weak"), "--autoguidance-scale", "1.5", "--sampler", "ddim",
-                 "--steps", "3"]) == 0
+                 "--steps", "3", "--autoguidance-interval", "0.5", "1"]) == 0
     capsys.readouterr()
     pipe = VideoDiffusionPipeline.from_pretrained(tmp_path / "x")
     s = pipe.experiment.sample
     assert (s.sampler, s.steps, s.autoguidance_scale) == ("ddim", 3, 1.5)
+    assert s.autoguidance_interval == (0.5, 1.0)
+    assert main(["export", str(tmp_path / "good"), "--out", str(tmp_path / "y"), "--guide",
+                 str(tmp_path / "weak"), "--autoguidance-interval", "0.9", "0.2"]) == 2
+    assert "LO < HI" in capsys.readouterr().err
     assert pipe.guide_model is not None and pipe.guide_model.config.model_channels == 16
     assert main(["sample", str(tmp_path / "x"), "--num-videos", "1", "--out",
                  str(tmp_path / "s.mp4"), "--quiet"]) == 0

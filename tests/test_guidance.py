@@ -1,5 +1,6 @@
 """Guidance wrappers and the pipeline's conditioning paths."""
 
+import pytest
 import torch
 
 from vidiff.diffusion import (ClassifierFreeGuidance, FrameConditioning, ScheduleConfig,
@@ -130,6 +131,18 @@ def test_autoguidance_formula_and_clip():
     calls.clear()
     assert torch.allclose(AutoGuidance(good, weak, 0.0)(z, t), torch.full((2, 3), 0.5))
     assert calls == ["good"]  # w = 0 never runs the weak model
+    # a guidance interval: guided where lo < t <= hi, the good model's output elsewhere
+    ag = AutoGuidance(good, weak, 2.0, interval=(0.5, 1.0))
+    assert torch.allclose(ag(z, t), torch.tensor([[0.5] * 3, [1.0] * 3]))
+    calls.clear()
+    assert torch.allclose(AutoGuidance(good, weak, 2.0, interval=(0.8, 1.0))(z, t),
+                          torch.full((2, 3), 0.5))
+    assert calls == ["good"]  # no time inside the interval: the weak model is skipped
+    video, tf = torch.zeros(1, 3, 2, 4, 4), torch.tensor([[0.2, 0.9]])  # per-frame times
+    out = AutoGuidance(good, weak, 2.0, interval=(0.5, 1.0))(video, tf)
+    assert (out[:, :, 0] == 0.5).all() and (out[:, :, 1] == 1.0).all()
+    with pytest.raises(ValueError, match="interval"):
+        AutoGuidance(good, weak, 1.0, interval=(0.6, 0.4))
 
 
 def _tiny_pipe(seed: int, channels: int = 8):

@@ -131,12 +131,15 @@ def cmd_export(a: argparse.Namespace) -> int:
     for key in ("sampler", "steps", "autoguidance_scale", "guidance_scale"):
         if getattr(a, key) is not None:
             setattr(s, key, getattr(a, key))
+    if a.autoguidance_interval is not None:
+        s.autoguidance_interval = _interval(a)
     if s.autoguidance_scale and pipe.guide_model is None:
         raise CLIError("--autoguidance-scale needs --guide (or a checkpoint with a guide model)")
     pipe.save_pretrained(a.out, dtype=torch.float16 if a.half else None)
     print(json.dumps({"out": a.out, "sampler": s.sampler, "steps": s.steps,
                       "guidance_scale": s.guidance_scale,
                       "autoguidance_scale": s.autoguidance_scale,
+                      "autoguidance_interval": s.autoguidance_interval,
                       "guide": pipe.guide_model is not None,
                       "key": pipe.key_pipeline is not None, "half": a.half}))
     return 0
@@ -159,7 +162,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames, num_inference_steps=a.steps,
                 sampler=a.sampler, guidance_scale=a.guidance_scale,
-                autoguidance_scale=a.autoguidance_scale, class_labels=a.class_label,
+                autoguidance_scale=a.autoguidance_scale,
+                autoguidance_interval=_interval(a), class_labels=a.class_label,
                 generator=g, progress=not a.quiet, **kw)
     dt = time.perf_counter() - t0
     files = _write_outputs(list(vids), Path(a.out), a.fps)
@@ -237,13 +241,13 @@ def cmd_eval(a: argparse.Namespace) -> int:
             vids += list(pipe(num_videos=n, num_inference_steps=a.steps, sampler=a.sampler,
                               guidance_scale=a.guidance_scale, class_labels=lab,
                               autoguidance_scale=a.autoguidance_scale,
+                              autoguidance_interval=_interval(a),
                               generator=g, progress=False))
         report = {"source": str(a.target), "kind": "checkpoint",
                   "sampler": a.sampler or pipe.experiment.sample.sampler,
                   "steps": a.steps or pipe.experiment.sample.steps, "guidance_scale": pipe.experiment.sample.guidance_scale if a.guidance_scale is None
                   else a.guidance_scale,
-                  "autoguidance_scale": _default(a.autoguidance_scale,
-                                                 pipe.experiment.sample.autoguidance_scale),
+                  **_guidance_report(a, pipe),
                   "sampling_seconds": round(time.perf_counter() - t0, 2)}
         expected = _expected_counts(pipe, labels)
     m = evaluate_videos(vids, cfg, expected_counts=expected)
@@ -271,6 +275,24 @@ def _default(value, default):
     return default if value is None else value
 
 
+def _interval(a: argparse.Namespace) -> tuple[float, float] | None:
+    """``--autoguidance-interval LO HI`` as a tuple (None when not given), checked."""
+    iv = getattr(a, "autoguidance_interval", None)
+    if iv is None:
+        return None
+    if not 0.0 <= iv[0] < iv[1] <= 1.0:
+        raise CLIError(f"--autoguidance-interval {iv[0]:g} {iv[1]:g}: need 0 <= LO < HI <= 1")
+    return (float(iv[0]), float(iv[1]))
+
+
+def _guidance_report(a: argparse.Namespace, pipe) -> dict:
+    """The autoguidance settings a command sampled with, for its JSON report."""
+    s = pipe.experiment.sample
+    iv = _default(_interval(a), s.autoguidance_interval)
+    return {"autoguidance_scale": _default(a.autoguidance_scale, s.autoguidance_scale),
+            "autoguidance_interval": None if iv is None else list(iv)}
+
+
 def _expected_counts(pipe, labels: list[int]) -> list[int] | None:
     """Objects each clip must show when the labels are object counts (data.label=num_objects)."""
     if labels and pipe.experiment.data.label == "num_objects":
@@ -292,7 +314,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     lab = _labels(pipe, a.num_videos, g)
     vids = pipe(num_videos=a.num_videos, num_inference_steps=a.steps, sampler=a.sampler,
-                class_labels=lab, autoguidance_scale=a.autoguidance_scale, generator=g,
+                class_labels=lab, autoguidance_scale=a.autoguidance_scale,
+                autoguidance_interval=_interval(a), generator=g,
                 progress=True)
     dt = time.perf_counter() - t0
     files = _write_outputs(list(vids), out / "demo.mp4", pipe.experiment.sample.fps)
@@ -305,8 +328,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     metrics = {**m.to_dict(), "real_motion_smoothness": ref.motion_smoothness,
                "sampler": sampler, "steps": steps,
                "guidance_scale": pipe.experiment.sample.guidance_scale,
-               "autoguidance_scale": _default(a.autoguidance_scale,
-                                              pipe.experiment.sample.autoguidance_scale),
+               **_guidance_report(a, pipe),
                "class_labels": None if lab is None else lab.tolist(),
                "sampling_seconds": round(dt, 2),
                "checkpoint": str(ckpt)}
@@ -432,6 +454,14 @@ def cmd_encode_latents(a: argparse.Namespace) -> int:
     return 0
 
 
+def _autoguidance_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--autoguidance-scale", type=float,
+                   help="autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)")
+    p.add_argument("--autoguidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="autoguide only at noise levels LO < t <= HI (default: the checkpoint's; "
+                   "every step)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidiff", description="Video diffusion models: train, "
                                 "sample, evaluate.")
@@ -460,8 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampler option: gamma (ancestral, pc), delta, corrector_steps (pc)")
     s.add_argument("--guidance-scale", type=float,
                    help="classifier-free guidance (default: the checkpoint's)")
-    s.add_argument("--autoguidance-scale", type=float,
-                   help="autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)")
+    _autoguidance_args(s)
     s.add_argument("--guide", help="a weaker checkpoint of the same data to autoguide with")
     s.add_argument("--class-label", type=int, help="class-conditional models; default: random")
     s.add_argument("--seed", type=int, default=0)
@@ -479,8 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=_positive("--steps"), help="default: the checkpoint's")
     e.add_argument("--sampler", choices=sorted(SAMPLERS), help="default: the checkpoint's")
     e.add_argument("--guidance-scale", type=float, help="default: the checkpoint's")
-    e.add_argument("--autoguidance-scale", type=float,
-                   help="autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)")
+    _autoguidance_args(e)
     e.add_argument("--guide", help="a weaker checkpoint of the same data to autoguide with")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--size", type=int, default=32)
@@ -550,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "with the encoder frozen: decode with it instead")
     x.add_argument("--half", action="store_true", help="store the weights as float16 "
                    "(half the size; loading casts back to float32)")
-    x.add_argument("--autoguidance-scale", type=float, help="default autoguidance weight")
+    _autoguidance_args(x)
     x.add_argument("--guidance-scale", type=float, help="default classifier-free guidance")
     x.add_argument("--sampler", choices=sorted(SAMPLERS), help="default sampler")
     x.add_argument("--steps", type=_positive("--steps"), help="default number of steps")
@@ -562,8 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=_positive("--steps"), help="default: the checkpoint's")
     d.add_argument("--sampler", choices=sorted(SAMPLERS),
                    help="default: the checkpoint's own (ancestral for the shipped one)")
-    d.add_argument("--autoguidance-scale", type=float,
-                   help="autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)")
+    _autoguidance_args(d)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--checkpoint", help="use another checkpoint than the shipped one")
     d.set_defaults(func=cmd_demo)

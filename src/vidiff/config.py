@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,8 @@ class SampleConfig:
     guidance_scale: float = 0.0
     #: autoguidance weight, used when the checkpoint carries a guide model (``guide/``)
     autoguidance_scale: float = 0.0
+    #: autoguide only at noise levels lo < t <= hi (None: at every step)
+    autoguidance_interval: tuple[float, float] | None = None
     eta: float = 0.0
     fps: float = 8.0
 
@@ -158,7 +161,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return from_dict(tp, value, where)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:
         if value is None and type(None) in args:
             return None
         for a in args:

@@ -65,18 +65,32 @@ class ClassifierFreeGuidance:
 
 class AutoGuidance:
     """``x~ = (1 + w) D(z, t) - w D_weak(z, t)``, clamped to ``[-clip, clip]`` when ``clip`` is
-    set (both denoisers see the same ``z``, ``t`` and extra conditioning)."""
+    set (both denoisers see the same ``z``, ``t`` and extra conditioning).
+
+    ``interval=(lo, hi)`` guides only at noise levels ``lo < t <= hi`` (per sample, or per frame
+    for ``(B, F)`` times) and returns ``D(z, t)`` elsewhere, as in "Applying guidance in a
+    limited interval" (Kynkaanniemi et al. 2024); steps entirely outside it skip the weak model.
+    """
 
     def __init__(self, denoiser: Denoiser, weak: Denoiser, scale: float,
-                 clip: float | None = None):
+                 clip: float | None = None, interval: tuple[float, float] | None = None):
+        if interval is not None and not 0.0 <= interval[0] < interval[1] <= 1.0:
+            raise ValueError(f"guidance interval must be 0 <= lo < hi <= 1, got {interval}")
         self.denoiser, self.weak, self.scale, self.clip = denoiser, weak, scale, clip
+        self.interval = interval
 
     def __call__(self, z: Tensor, t: Tensor, **extra: Any) -> Tensor:
         x = self.denoiser(z, t, **extra)
+        inside = None
+        if self.interval is not None:
+            inside = (t > self.interval[0]) & (t <= self.interval[1])
+            if not bool(inside.any()):
+                return x
         if self.scale == 0:
             return x
-        x = guide(x, self.weak(z, t, **extra), self.scale)
-        return x if self.clip is None else x.clamp(-self.clip, self.clip)
+        g = guide(x, self.weak(z, t, **extra), self.scale)
+        g = g if self.clip is None else g.clamp(-self.clip, self.clip)
+        return g if inside is None else torch.where(expand_like(inside, g), g, x)
 
 
 def frame_mask(num_frames: int, given: list[int] | range, batch: int = 1,

@@ -189,7 +189,9 @@ class VideoDiffusionPipeline:
                  given_frames: Tensor | None = None, given_mask: Tensor | None = None,
                  conditioning_method: str = "reconstruction", guidance_weight: float = 2.0,
                  cond_t: float | None = None, uncond_weight: float = 0.0,
-                 autoguidance_scale: float | None = None, output_type: str = "np",
+                 autoguidance_scale: float | None = None,
+                 autoguidance_interval: tuple[float, float] | None = None,
+                 output_type: str = "np",
                  progress: bool = True, autocast: bool = False,
                  **sampler_kw: Any):
         """Generate ``num_videos`` clips.
@@ -201,7 +203,8 @@ class VideoDiffusionPipeline:
         trained without given frames, VDM); a float (0 = clean) for models trained with frame
         masks, whose mask channel is then set too. ``uncond_weight`` is LVDM's unconditional
         guidance. ``autoguidance_scale`` (default: the checkpoint's) guides away from
-        :attr:`guide_model`: ``(1 + w) D - w D_guide``. For a latent pipeline ``given_frames`` are
+        :attr:`guide_model`: ``(1 + w) D - w D_guide``, at the noise levels ``lo < t <= hi`` of
+        ``autoguidance_interval`` (default: the checkpoint's; None = every step). For a latent pipeline ``given_frames`` are
         latents (see :meth:`encode`) and ``output_type="latent"`` returns latents without
         decoding.
         """
@@ -210,6 +213,7 @@ class VideoDiffusionPipeline:
         steps = num_inference_steps or s.steps
         w = s.guidance_scale if guidance_scale is None else guidance_scale
         w_ag = s.autoguidance_scale if autoguidance_scale is None else autoguidance_scale
+        ag_interval = autoguidance_interval or s.autoguidance_interval
         if w_ag and self.guide_model is None:
             raise ValueError("autoguidance_scale needs a guide model (a guide/ folder in the "
                              "checkpoint, or pipe.guide_model)")
@@ -245,7 +249,7 @@ class VideoDiffusionPipeline:
             den = ClassifierFreeGuidance(base, w, cond, uncond)
         if w_ag:
             weak = self.denoiser(autocast, model=self.guide_model, **cond)
-            den = AutoGuidance(den, weak, w_ag, clip=self.diffusion.clip)
+            den = AutoGuidance(den, weak, w_ag, clip=self.diffusion.clip, interval=ag_interval)
         if given_frames is not None:
             if given_mask is None:
                 raise ValueError("given_frames needs given_mask (N, F)")
