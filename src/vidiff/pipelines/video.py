@@ -204,8 +204,8 @@ class VideoDiffusionPipeline:
         masks, whose mask channel is then set too. ``uncond_weight`` is LVDM's unconditional
         guidance. ``autoguidance_scale`` (default: the checkpoint's) guides away from
         :attr:`guide_model`: ``(1 + w) D - w D_guide``, at the noise levels ``lo < t <= hi`` of
-        ``autoguidance_interval`` (default: the checkpoint's; None = every step). For a latent pipeline ``given_frames`` are
-        latents (see :meth:`encode`) and ``output_type="latent"`` returns latents without
+        ``autoguidance_interval`` (default: the checkpoint's; ``(0, 1)`` = every step). For a
+        latent pipeline ``given_frames`` are latents (see :meth:`encode`) and ``output_type="latent"`` returns latents without
         decoding.
         """
         s = self.experiment.sample
