@@ -3,8 +3,8 @@
 The foundation issue's quality bar for that checkpoint is validity >= 90% of frames and motion
 smoothness within 2x of real Moving Shapes clips. The shipped checkpoint (vdm_tiny, 20,000 steps,
 autoguided with w 2 at t > 0.85 by a 16-channel model trained 1,500 steps, ancestral 40 steps)
-meets the smoothness bar but NOT the validity bar yet: 89.1% over 192 samples (three seeds of
-64: 91.8%, 85.0%, 90.4%). This test holds it to what it reaches, with room for the spread of
+meets the smoothness bar but NOT the validity bar yet: 88.8% over 256 samples (four seeds of
+64: 91.8%, 85.0%, 90.4%, 87.9%). This test holds it to what it reaches, with room for the spread of
 24 samples (this seed: validity 87.0%, smoothness 1.35x): validity >= 80% and smoothness within
 2x of real clips.
 """
