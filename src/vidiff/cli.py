@@ -277,12 +277,13 @@ def _default(value, default):
 
 def _interval(a: argparse.Namespace) -> tuple[float, float] | None:
     """``--autoguidance-interval LO HI`` as a tuple (None when not given), checked."""
+    from .diffusion.guidance import guidance_interval
+
     iv = getattr(a, "autoguidance_interval", None)
-    if iv is None:
-        return None
-    if not 0.0 <= iv[0] < iv[1] <= 1.0:
+    try:
+        return guidance_interval(iv)
+    except ValueError:
         raise CLIError(f"--autoguidance-interval {iv[0]:g} {iv[1]:g}: need 0 <= LO < HI <= 1")
-    return (float(iv[0]), float(iv[1]))
 
 
 def _guidance_report(a: argparse.Namespace, pipe) -> dict:

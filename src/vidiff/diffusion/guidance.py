@@ -28,7 +28,8 @@ from .losses import noise_given_frames
 from .parameterization import expand_like
 from .schedules import NoiseSchedule
 
-__all__ = ["AutoGuidance", "ClassifierFreeGuidance", "FrameConditioning", "frame_mask", "guide"]
+__all__ = ["AutoGuidance", "ClassifierFreeGuidance", "FrameConditioning", "frame_mask", "guide",
+           "guidance_interval"]
 
 Denoiser = Callable[..., Tensor]
 
@@ -63,6 +64,16 @@ class ClassifierFreeGuidance:
         return guide(xc, xu, self.scale)
 
 
+def guidance_interval(interval: Any) -> tuple[float, float] | None:
+    """``(lo, hi)`` as floats, checked to be ``0 <= lo < hi <= 1``; None stays None."""
+    if interval is None:
+        return None
+    lo, hi = (float(v) for v in interval)
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"guidance interval must be 0 <= lo < hi <= 1, got {lo:g} {hi:g}")
+    return lo, hi
+
+
 class AutoGuidance:
     """``x~ = (1 + w) D(z, t) - w D_weak(z, t)``, clamped to ``[-clip, clip]`` when ``clip`` is
     set (both denoisers see the same ``z``, ``t`` and extra conditioning).
@@ -74,10 +85,8 @@ class AutoGuidance:
 
     def __init__(self, denoiser: Denoiser, weak: Denoiser, scale: float,
                  clip: float | None = None, interval: tuple[float, float] | None = None):
-        if interval is not None and not 0.0 <= interval[0] < interval[1] <= 1.0:
-            raise ValueError(f"guidance interval must be 0 <= lo < hi <= 1, got {interval}")
         self.denoiser, self.weak, self.scale, self.clip = denoiser, weak, scale, clip
-        self.interval = interval
+        self.interval = guidance_interval(interval)
 
     def __call__(self, z: Tensor, t: Tensor, **extra: Any) -> Tensor:
         x = self.denoiser(z, t, **extra)
