@@ -9,11 +9,13 @@ second block with 32 attention channels at every level. So the table also gives 
 per FLOP (throughput ratio times work ratio), next to the plain per-clip speed-up.
 
 Attention placement is each architecture's own, so each peer is paired with a vidiff U-Net that
-has attention where and of the kind the peer has: diffusers (softmax attention blocks at levels
-1-2) with vidiff softmax attention at levels 1-2; video-diffusion-pytorch (linear spatial
-attention and softmax temporal attention at every level) with vidiff linear spatial + softmax
-temporal attention at every level. vidiff with softmax attention at every level (32x32 = 1,024
-tokens at full resolution) is listed too, unpaired.
+has attention where, of the kind and of the width the peer has: diffusers (softmax attention
+blocks at levels 1-2, as wide as the block) with vidiff softmax attention at levels 1-2;
+video-diffusion-pytorch (linear spatial attention and softmax temporal attention at every level,
+one head of 32 channels) with vidiff linear spatial + softmax temporal attention at every level,
+one head of 32 channels (``num_heads: 1``). Listed too, unpaired: the same vidiff U-Net with
+attention as wide as the block (its default), and vidiff with softmax attention at every level
+(32x32 = 1,024 tokens at full resolution).
 
     python benchmarks/unet_speed.py [--batch 4 --frames 8 --size 32 --repeats 5 --bf16]
 
@@ -81,7 +83,7 @@ def build(name: str, peers: dict, ch: int = 32):
         m = UNet3D(UNet3DConfig(model_channels=ch, channel_mult=(1, 2, 2), num_res_blocks=1,
                                 attention_levels=levels, temporal_attention_levels=levels,
                                 spatial_attention="linear" if "linear" in name else "softmax",
-                                head_channels=32))
+                                head_channels=32, num_heads=1 if "1 head" in name else None))
         return m, lambda x, t: m(x, t)
     if name == "diffusers":
         m = peers["diffusers"](
@@ -120,8 +122,8 @@ def main() -> None:
     x = torch.randn(a.batch, 3, a.frames, a.size, a.size)
     t = torch.rand(a.batch)
     rows = []
-    names = ["vidiff [attn 1,2]", "diffusers", "vidiff [attn all, linear spatial]",
-             "video-diffusion-pytorch", "vidiff [attn all]"]
+    names = ["vidiff [attn 1,2]", "diffusers", "vidiff [attn all, linear spatial, 1 head]",
+             "video-diffusion-pytorch", "vidiff [attn all, linear spatial]", "vidiff [attn all]"]
     for name in names:
         if not name.startswith("vidiff") and name not in peers:
             continue
@@ -166,7 +168,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     by = {r["model"]: r for r in rows}
     pair = {"diffusers": "vidiff [attn 1,2]",
-            "video-diffusion-pytorch": "vidiff [attn all, linear spatial]"}
+            "video-diffusion-pytorch": "vidiff [attn all, linear spatial, 1 head]"}
     for r in rows:
         sp = pf = ""
         if r["model"] in pair and pair[r["model"]] in by:

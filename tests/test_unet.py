@@ -197,6 +197,28 @@ def test_linear_spatial_attention_option():
         UNet3D(UNet3DConfig(**SMALL, spatial_attention="sparse"))
 
 
+def test_fixed_attention_width_with_num_heads():
+    """num_heads fixes the attention width (num_heads * head_channels) at every level; the
+    layers still start as the identity and the default keeps one head per head_channels."""
+    from vidiff.nn import SpatialAttention, TemporalAttention
+    cfg = dict(SMALL, attention_levels=(0, 1), context_dim=12)
+    default = UNet3D(UNet3DConfig(**cfg))
+    fixed = UNet3D(UNet3DConfig(**cfg, num_heads=1))
+    for m, widths in ((default, {16, 32}), (fixed, {8})):
+        layers = [a.attn for a in m.modules() if isinstance(a, (SpatialAttention, TemporalAttention))]
+        layers += [a.cross for a in m.modules() if isinstance(a, SpatialAttention)]
+        assert {a.to_q.out_features for a in layers} == widths
+        assert all(a.heads * a.head_dim == a.to_q.out_features for a in layers)
+    assert {a.attn.heads for a in default.modules() if isinstance(a, TemporalAttention)} == {2, 4}
+    assert sum(p.numel() for p in fixed.parameters()) < sum(p.numel() for p in default.parameters())
+    x, t, ctx = torch.randn(2, 3, 4, 16, 16), torch.rand(2), torch.randn(2, 3, 12)
+    y = fixed(x, t, context=ctx)
+    frames = torch.stack([fixed(x[:, :, f], t, context=ctx) for f in range(4)], dim=2)
+    assert torch.allclose(y, frames, atol=1e-5)  # identity temporal layers at init
+    _randomize(fixed)
+    assert torch.isfinite(fixed(x, t, context=ctx)).all()
+
+
 def test_added_class_embedding_starts_unconditional():
     """Zero-initialised class embedding: a model fine-tuned from an unconditional one starts
     out exactly equal to it, whatever the label."""

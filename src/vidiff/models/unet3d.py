@@ -44,6 +44,11 @@ class UNet3DConfig:
     #: spatial self-attention: "softmax", or "linear" (linear cost, for high resolutions)
     spatial_attention: str = "softmax"
     head_channels: int = 32
+    #: heads at every attention layer, each ``head_channels`` wide, so the attention width is
+    #: ``num_heads * head_channels`` whatever the level's width (video-diffusion-pytorch's
+    #: ``attn_heads`` x ``attn_dim_head``); None = ``width // head_channels`` heads, as wide
+    #: as the level
+    num_heads: int | None = None
     max_relative_distance: int = 32
     dropout: float = 0.0
     #: cross-attention context width (text tokens / class embeddings); None = no cross-attention
@@ -109,12 +114,13 @@ class UNet3D(ModelMixin):
             else c.temporal_attention_levels
 
         def attn(level: int, width: int) -> nn.ModuleList | None:
-            heads = max(1, width // c.head_channels)
+            heads = c.num_heads or max(1, width // c.head_channels)
+            head_dim = c.head_channels if c.num_heads else width // heads
             mods = []
             if level in c.attention_levels:
-                mods.append(SpatialAttention(width, heads, ctx_dim, c.spatial_attention))
+                mods.append(SpatialAttention(width, heads, ctx_dim, c.spatial_attention, head_dim))
             if c.temporal_attention and level in t_levels:
-                mods.append(TemporalAttention(width, heads, c.max_relative_distance))
+                mods.append(TemporalAttention(width, heads, c.max_relative_distance, head_dim))
             return nn.ModuleList(mods) if mods else None
 
         self.down = nn.ModuleList()

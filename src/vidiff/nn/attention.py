@@ -89,19 +89,20 @@ class LinearAttention(Attention):
 class SpatialAttention(nn.Module):
     """Pre-norm self-attention over the ``H*W`` positions of each frame, then optional
     cross-attention to a context; residual. ``x``: ``(N, C, H, W)``, ``context``: ``(N, L, Dc)``.
-    ``kind``: ``"softmax"`` or ``"linear"`` (:class:`LinearAttention`) self-attention."""
+    ``kind``: ``"softmax"`` or ``"linear"`` (:class:`LinearAttention`) self-attention;
+    ``head_dim``: channels a head (default ``dim // heads``)."""
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None,
-                 kind: str = "softmax"):
+                 kind: str = "softmax", head_dim: int | None = None):
         super().__init__()
         if kind not in ("softmax", "linear"):
             raise ValueError(f"spatial attention kind must be softmax or linear, got {kind!r}")
         self.norm = group_norm(dim)
-        self.attn = (LinearAttention if kind == "linear" else Attention)(dim, heads)
+        self.attn = (LinearAttention if kind == "linear" else Attention)(dim, heads, head_dim)
         self.cross = None
         if context_dim is not None:
             self.norm_cross = nn.LayerNorm(dim)
-            self.cross = Attention(dim, heads, context_dim=context_dim)
+            self.cross = Attention(dim, heads, head_dim, context_dim=context_dim)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         H = x.shape[2]
@@ -132,13 +133,14 @@ class TemporalAttention(nn.Module):
     ``x``: ``(B*F, C, H, W)``; ``frame_groups``: optional int ``(B, F)``: frames attend only to
     frames of the same group (joint image-video training appends images as frames, each in a
     group of its own, and a frame alone in its group skips the layer exactly as an image
-    input does). Starts as the identity (zero output projection, zero bias).
+    input does). Starts as the identity (zero output projection, zero bias). ``head_dim``:
+    channels a head (default ``dim // heads``).
     """
 
-    def __init__(self, dim: int, heads: int, max_distance: int = 32):
+    def __init__(self, dim: int, heads: int, max_distance: int = 32, head_dim: int | None = None):
         super().__init__()
         self.norm = group_norm(dim)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, head_dim)
         self.rel_pos = RelativePositionBias(heads, max_distance)
 
     def forward(self, x: Tensor, num_frames: int, frame_groups: Tensor | None = None) -> Tensor:
