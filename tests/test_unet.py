@@ -217,6 +217,8 @@ def test_fixed_attention_width_with_num_heads():
     assert torch.allclose(y, frames, atol=1e-5)  # identity temporal layers at init
     _randomize(fixed)
     assert torch.isfinite(fixed(x, t, context=ctx)).all()
+    with pytest.raises(ValueError, match="num_heads"):
+        UNet3D(UNet3DConfig(**cfg, num_heads=0))
 
 
 def test_added_class_embedding_starts_unconditional():

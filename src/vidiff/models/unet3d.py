@@ -113,6 +113,9 @@ class UNet3D(ModelMixin):
         t_levels = c.attention_levels if c.temporal_attention_levels is None \
             else c.temporal_attention_levels
 
+        if c.num_heads is not None and c.num_heads < 1:
+            raise ValueError(f"num_heads must be at least 1 (or null), got {c.num_heads}")
+
         def attn(level: int, width: int) -> nn.ModuleList | None:
             heads = c.num_heads or max(1, width // c.head_channels)
             head_dim = c.head_channels if c.num_heads else width // heads
