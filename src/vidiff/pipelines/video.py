@@ -205,8 +205,8 @@ class VideoDiffusionPipeline:
         guidance. ``autoguidance_scale`` (default: the checkpoint's) guides away from
         :attr:`guide_model`: ``(1 + w) D - w D_guide``, at the noise levels ``lo < t <= hi`` of
         ``autoguidance_interval`` (default: the checkpoint's; ``(0, 1)`` = every step). For a
-        latent pipeline ``given_frames`` are latents (see :meth:`encode`) and ``output_type="latent"`` returns latents without
-        decoding.
+        latent pipeline ``given_frames`` are latents (see :meth:`encode`) and
+        ``output_type="latent"`` returns latents without decoding.
         """
         s = self.experiment.sample
         sampler = sampler or s.sampler
