@@ -84,6 +84,10 @@ def test_invalid_frames_by_reason():
     m = evaluate_videos([v], cfg)
     assert m.validity == 0.2
     assert m.invalid == {"missing": 0.2, "extra": 0.2, "clutter": 0.2, "oversized": 0.2}
+    assert m.clip_failures == ["meco."]
+    m2 = evaluate_videos([v, np.zeros_like(v), v[[4] * 5]], cfg)   # + an empty and a valid clip
+    assert m2.clip_failures == ["meco.", "mmmmm", "....."]
+    assert m2.invalid_clips == {"all_frames": 1, "some_frames": 1}
     assert frame_failure(detect_frame(v[4]), cfg) is None
     assert frame_failure(detect_frame(v[4]), cfg, expected=2) is None  # one may be occluded
     assert frame_failure(detect_frame(v[1]), cfg, expected=2) == "extra"

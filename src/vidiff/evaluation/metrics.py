@@ -205,6 +205,12 @@ class ShapeMetrics:
     trajectory_error: float | None = None
     #: fraction of all frames failing for each reason of :func:`frame_failure`
     invalid: dict[str, float] = field(default_factory=dict)
+    #: per clip, one character per frame: ``.`` valid, else the first letter of its
+    #: :func:`frame_failure` reason (``m`` missing, ``e`` extra, ``c`` clutter, ``o`` oversized)
+    clip_failures: list[str] = field(default_factory=list)
+    #: clips that fail in every frame (e.g. stay empty) and clips that fail only in some
+    #: (an object appearing, splitting or changing colour part-way)
+    invalid_clips: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,11 +222,13 @@ def evaluate_videos(videos: list[np.ndarray], cfg: MovingShapesConfig,
     """Moving Shapes metrics of a list of uint8 ``(F, H, W, 3)`` videos."""
     if not videos:
         raise ValueError("no videos to evaluate")
-    fails, smooth, consist, adhere = [], [], [], []
+    fails, clips, smooth, consist, adhere = [], [], [], [], []
     for i, v in enumerate(videos):
         dets = detect_video(v, min_area)
         exp = expected_counts[i] if expected_counts else None
-        fails += [frame_failure(d, cfg, exp) for d in dets]
+        clip = [frame_failure(d, cfg, exp) for d in dets]
+        fails += clip
+        clips.append("".join("." if f is None else f[0] for f in clip))
         if (s := motion_smoothness(dets)) is not None:
             smooth.append(s)
         if (c := temporal_consistency(dets)) is not None:
@@ -230,6 +238,9 @@ def evaluate_videos(videos: list[np.ndarray], cfg: MovingShapesConfig,
     mean = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
     invalid = {r: sum(f == r for f in fails) / len(fails)
                for r in ("missing", "extra", "clutter", "oversized")}
+    invalid_clips = {"all_frames": sum("." not in c for c in clips),
+                     "some_frames": sum("." in c and c != "." * len(c) for c in clips)}
     return ShapeMetrics(num_videos=len(videos), validity=fails.count(None) / len(fails),
                         motion_smoothness=mean(smooth), temporal_consistency=mean(consist),
-                        caption_adherence=mean(adhere) if captions else None, invalid=invalid)
+                        caption_adherence=mean(adhere) if captions else None, invalid=invalid,
+                        clip_failures=clips, invalid_clips=invalid_clips)
