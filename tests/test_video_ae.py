@@ -251,7 +251,7 @@ def test_kl_term_is_per_pixel_of_the_clip(tmp_path):
     from vidiff.training import build_model
     torch.manual_seed(0)
     model = build_model(cfg.model)
-    task = AutoencoderTask(cfg, model, torch.device("cpu"))
+    task = AutoencoderTask(cfg, torch.device("cpu"), model)
     x = torch.rand(2, 3, 4, 16, 16) * 2 - 1
     loss = task.loss(model, {"video": x}, torch.Generator().manual_seed(0), 0)
     rec, post = model(x, generator=torch.Generator().manual_seed(0))

@@ -16,9 +16,11 @@ import yaml
 from .data.moving_shapes import MovingShapesConfig
 from .diffusion.masks import FrameMaskConfig
 from .diffusion.schedules import ScheduleConfig
+from .registry import DATASETS, MODELS, TASKS, RegistryError, check_fields
 
 __all__ = ["ConfigError", "DiffusionConfig", "DataConfig", "TrainConfig", "SampleConfig",
-           "ExperimentConfig", "load_config", "apply_overrides", "from_dict", "to_dict"]
+           "ExperimentConfig", "load_config", "apply_overrides", "from_dict", "to_dict",
+           "check_parts"]
 
 
 class ConfigError(ValueError):
@@ -68,6 +70,12 @@ class DataConfig:
     #: so a checkpoint knows its data without the cache file
     cache_source: dict | None = None
 
+    def clip_shape(self) -> tuple[int, int]:
+        """``(frames, size)`` of a training clip in pixels."""
+        if self.kind == "moving_shapes":
+            return self.moving_shapes.num_frames, self.moving_shapes.size
+        return self.num_frames, self.size
+
 
 @dataclass
 class TrainConfig:
@@ -88,6 +96,9 @@ class TrainConfig:
     ema_warmup: bool = True
     bf16: bool = True
     device: str = "cpu"
+    #: with several processes (``torchrun``): ``ddp`` (replicated model) or ``fsdp`` (FSDP2,
+    #: parameters, gradients and optimiser state sharded over ranks)
+    distributed: str = "ddp"
     log_every: int = 10
     ckpt_every: int = 500
     keep_checkpoints: int = 2
@@ -113,31 +124,6 @@ class SampleConfig:
 
 
 @dataclass
-class AutoencoderLossConfig:
-    """Losses of a ``task: autoencoder`` run (LVDM's video autoencoder)."""
-
-    #: l1 | mse
-    reconstruction: str = "l1"
-    #: weight of KL(posterior || N(0, I)) summed over the latent, per pixel of the clip (LDM's
-    #: convention, so 1e-6 balances as in LDM / LVDM)
-    kl_weight: float = 1e-6
-    #: LPIPS weight; needs ``perceptual_weights`` (a local .safetensors file), otherwise off
-    perceptual_weight: float = 0.0
-    perceptual_weights: str | None = None
-    #: 3D patch discriminator (hinge loss, adaptive weight) from step ``disc_start``; 0 = off
-    disc_weight: float = 0.0
-    disc_start: int = 2000
-    disc_channels: int = 32
-    disc_layers: int = 2
-    disc_lr: float = 2e-4
-    #: batches used to measure the latent scale factor (1 / std) at each checkpoint
-    scale_batches: int = 4
-    #: train the decoder only (with ``train.init_from``): the encoder, hence the latent space,
-    #: its scale factor and any latent cache or latent diffusion model made from it, stays valid
-    freeze_encoder: bool = False
-
-
-@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     #: the denoiser: ``type`` (a model class, e.g. UNet3D) plus its config fields
@@ -146,9 +132,12 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
-    #: what the run trains: ``diffusion`` (a denoiser) or ``autoencoder`` (a VideoAutoencoder)
+    #: what the run trains: a :data:`~vidiff.registry.TASKS` entry, ``diffusion`` (a denoiser)
+    #: or ``autoencoder`` (a video autoencoder)
     task: str = "diffusion"
-    autoencoder_loss: AutoencoderLossConfig = field(default_factory=AutoencoderLossConfig)
+    #: the autoencoder task's settings (:class:`~vidiff.training.tasks.AutoencoderLossConfig`,
+    #: checked against it when the recipe is loaded)
+    autoencoder_loss: dict = field(default_factory=dict)
     #: latent diffusion (LVDM): a trained VideoAutoencoder directory; the denoiser then works on
     #: its scaled latents and checkpoints carry a copy of it in ``autoencoder/``
     autoencoder: str | None = None
@@ -270,4 +259,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError("config.data.on_error must be error or skip")
     if "type" not in cfg.model:
         raise ConfigError("config.model needs a 'type' (e.g. UNet3D)")
+    check_parts(cfg)
     return cfg
+
+
+def check_parts(cfg: ExperimentConfig) -> None:
+    """Check the recipe's registry-typed parts before any work starts: the model type and its
+    fields, the task and its settings section, the data kind (one-line :class:`ConfigError`s
+    naming what exists)."""
+    try:
+        model = dict(cfg.model)
+        check_fields(MODELS.get(model.pop("type")).config_class, model, "config.model")
+        TASKS.get(cfg.task).settings(cfg)
+        DATASETS.get(cfg.data.kind)
+    except RegistryError as e:
+        raise ConfigError(str(e)) from e

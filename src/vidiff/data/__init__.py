@@ -2,11 +2,13 @@
 
 from .datasets import (ImageFolderDataset, MovingShapesDataset, VideoFolderDataset, collate,
                        frames_to_tensor, resize_crop)
+from .joint import JointImages
+from .latents import LatentDataset, encode_to_cache
 from .moving_shapes import PALETTE, SHAPES, MovingShapesConfig, ShapeClip, generate_clip
 from .video_io import (VideoReadError, VideoWriter, contact_sheet, export_to_gif, export_to_video,
                        read_video, write_video)
 
-__all__ = ["ImageFolderDataset", "MovingShapesDataset", "VideoFolderDataset", "collate",
+__all__ = ["JointImages", "LatentDataset", "encode_to_cache", "ImageFolderDataset", "MovingShapesDataset", "VideoFolderDataset", "collate",
            "frames_to_tensor", "resize_crop", "PALETTE", "SHAPES", "MovingShapesConfig",
            "ShapeClip", "generate_clip", "VideoReadError", "VideoWriter", "contact_sheet",
            "export_to_gif", "export_to_video", "read_video", "write_video"]

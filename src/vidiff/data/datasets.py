@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..registry import DATASETS
 from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
 from .video_io import VideoReadError, iter_frames, probe_video, read_video
 
@@ -225,3 +226,19 @@ def collate(items: list[dict]) -> dict:
         out["caption"] = [it.get("caption", "") for it in items]
     return out
 
+
+# -- data.kind entries (the recipe's ``data:`` section is the DataConfig of vidiff.config) ---------
+@DATASETS.register("moving_shapes")
+def moving_shapes_dataset(d, seed: int) -> MovingShapesDataset:
+    """``data.kind: moving_shapes``: an endless stream of ``data.moving_shapes`` clips."""
+    return MovingShapesDataset(d.moving_shapes, seed=seed, label=d.label)
+
+
+@DATASETS.register("video_folder")
+@DATASETS.register("video_csv")
+def video_folder_dataset(d, seed: int) -> VideoFolderDataset:
+    """``data.kind: video_folder | video_csv``: clips of the videos at ``data.path``."""
+    if not d.path:
+        raise ValueError("data.path is required for video_folder / video_csv")
+    return VideoFolderDataset(d.path, d.num_frames, d.size, d.frame_stride, d.target_fps,
+                              d.on_error, seed)

@@ -24,6 +24,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from ..models.modeling import atomic_write
+from ..registry import DATASETS
+
 __all__ = ["LatentDataset", "encode_to_cache", "read_cache_metadata", "cache_source"]
 
 
@@ -53,7 +56,6 @@ def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta:
     stored with the file (plus shapes); ``labels`` may be filled while ``clips`` is consumed."""
     from tqdm.auto import tqdm
 
-    from ..models.modeling import atomic_write
     ae = autoencoder.eval()
     dev = next(ae.parameters()).device
     zs: list[Tensor] = []
@@ -124,3 +126,14 @@ class LatentDataset(torch.utils.data.Dataset):
         if self.labels is not None:
             item["label"] = int(self.labels[n])
         return item
+
+
+@DATASETS.register("latents")
+def latent_dataset(d, seed: int) -> LatentDataset:
+    """``data.kind: latents``: windows of the cache at ``data.path`` (``vidiff encode-latents``);
+    ``num_frames`` / ``size`` are then pixel frames / size, ``frame_stride`` counts latent
+    frames."""
+    del seed  # every window of every clip, in the trainer's shuffled order
+    if not d.path:
+        raise ValueError("data.path is required for data.kind latents (a latent cache file)")
+    return LatentDataset(d.path, d.num_frames, d.frame_stride, d.size)

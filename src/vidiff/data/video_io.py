@@ -2,6 +2,8 @@
 
 ``read_video`` decodes mp4/avi/gif/webm/...; ``write_video`` encodes mp4 (H.264), webm (VP9)
 or gif; ``export_to_video`` / ``export_to_gif`` take diffusers-style frame lists too.
+``to_uint8`` turns model output into frames; ``tile_videos``, ``contact_sheet`` and
+``write_sample_outputs`` lay a batch of clips out for viewing.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import Iterator, Sequence
 
 import av
 import numpy as np
+import torch
+from PIL import Image
 
 __all__ = ["VideoReadError", "read_video", "iter_frames", "probe_video", "write_video",
-           "VideoWriter", "export_to_video", "export_to_gif", "to_uint8_frames",
-           "contact_sheet"]
+           "VideoWriter", "export_to_video", "export_to_gif", "to_uint8", "to_uint8_frames",
+           "contact_sheet", "tile_videos", "write_sample_outputs"]
 
 
 class VideoReadError(RuntimeError):
@@ -75,19 +79,23 @@ def read_video(path: str | os.PathLike, start: int = 0, num_frames: int | None =
     return np.stack(out)
 
 
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float videos ``(N, C, F, H, W)`` in [-1, 1] (clamped) -> uint8 ``(N, F, H, W, 3)``; one
+    clip ``(C, F, H, W)`` -> ``(F, H, W, 3)``."""
+    if x.ndim not in (4, 5):
+        raise ValueError(f"a video tensor must be (N, C, F, H, W) or (C, F, H, W), got "
+                         f"{tuple(x.shape)}")
+    channels_last = (0, 2, 3, 4, 1) if x.ndim == 5 else (1, 2, 3, 0)
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(*channels_last).cpu().numpy()
+
+
 def to_uint8_frames(frames) -> np.ndarray:
     """Accept uint8/float ``(F, H, W, 3)`` arrays (floats in [0, 1]), lists of such frames or
     PIL images, or a torch ``(C, F, H, W)`` tensor in [-1, 1]; return uint8 ``(F, H, W, 3)``."""
-    try:
-        import torch
-        if isinstance(frames, torch.Tensor):
-            x = frames.detach().float().cpu()
-            if x.ndim != 4:
-                raise ValueError(f"a video tensor must be (C, F, H, W), got {tuple(x.shape)}")
-            x = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0)
-            return x.numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(frames, torch.Tensor):
+        if frames.ndim != 4:
+            raise ValueError(f"a video tensor must be (C, F, H, W), got {tuple(frames.shape)}")
+        return to_uint8(frames.detach().float().cpu())
     if isinstance(frames, (list, tuple)):
         frames = np.stack([np.asarray(f) for f in frames])
     a = np.asarray(frames)
@@ -201,3 +209,46 @@ def contact_sheet(videos: Sequence[np.ndarray], scale: int = 2, gap: int = 2) ->
         y += r.shape[0] + gap
     return sheet.repeat(scale, 0).repeat(scale, 1)
 
+
+
+def tile_videos(videos: Sequence[np.ndarray], max_cols: int = 8) -> np.ndarray:
+    """Clips of one size side by side, ``max_cols`` a row, as one uint8 ``(F, H', W', 3)``
+    video (unused cells black)."""
+    n = len(videos)
+    cols = min(n, max_cols)
+    rows = (n + cols - 1) // cols
+    F, H, W, _ = videos[0].shape
+    grid = np.zeros((F, rows * H, cols * W, 3), np.uint8)
+    for i, v in enumerate(videos):
+        r, c = divmod(i, cols)
+        grid[:, r * H:(r + 1) * H, c * W:(c + 1) * W] = v
+    return grid
+
+
+def write_sample_outputs(videos: Sequence[np.ndarray], out: str | os.PathLike,
+                         fps: float) -> dict:
+    """Write a batch of uint8 clips for viewing and evaluation: tiled into one mp4 and gif at
+    ``out`` (upscaled to about 256 px), each clip losslessly at its own size into
+    ``<stem>_clips/``, and a contact-sheet PNG ``<stem>_sheet.png`` (rows = clips, at most 16).
+    Returns the paths written under the keys ``video`` (not for a ``.gif`` out), ``gif``,
+    ``clips`` and ``contact_sheet``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    grid = tile_videos(videos)
+    scale = max(1, 256 // max(grid.shape[1], grid.shape[2]))
+    big = grid.repeat(scale, 1).repeat(scale, 2)
+    files = {}
+    if out.suffix.lower() == ".gif":
+        files["gif"] = str(write_video(out, big, fps))
+    else:
+        files["video"] = str(write_video(out, big, fps))
+        files["gif"] = str(write_video(out.with_suffix(".gif"), big, fps))
+    clips = out.with_name(out.stem + "_clips")
+    clips.mkdir(exist_ok=True)
+    for i, v in enumerate(videos):  # one lossless file per clip, for `vidiff eval`
+        write_video(clips / f"clip_{i:03d}.mp4", v, fps, lossless=True)
+    files["clips"] = str(clips)
+    sheet = out.with_name(out.stem + "_sheet.png")
+    Image.fromarray(contact_sheet(list(videos[:16]), scale=2)).save(sheet)
+    files["contact_sheet"] = str(sheet)
+    return files

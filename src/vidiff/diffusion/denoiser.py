@@ -8,7 +8,7 @@ makes one from a network of any parameterisation; guidance wrappers
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -19,8 +19,18 @@ from .schedules import NoiseSchedule
 __all__ = ["Denoiser", "NetworkDenoiser"]
 
 
+@runtime_checkable
 class Denoiser(Protocol):
-    def __call__(self, z: Tensor, t: Tensor) -> Tensor:  # pragma: no cover - protocol
+    """The one interface between networks and samplers: ``(z, t, **cond) -> x0_hat``.
+
+    ``z``: ``(B, C, F, H, W)`` (or any ``(B, ...)``) noisy sample at time ``t``; ``t``: ``(B,)``
+    or per frame ``(B, F)`` in ``[0, 1]``; keyword conditioning (``frame_mask=...``) passes
+    through guidance wrappers to the network. Returns the estimate of the clean sample, shaped
+    like ``z``. :class:`NetworkDenoiser`, the guidance wrappers and the exact Gaussian-mixture
+    denoisers all have this shape, so they compose.
+    """
+
+    def __call__(self, z: Tensor, t: Tensor, **cond: Any) -> Tensor:  # pragma: no cover
         ...
 
 

@@ -19,19 +19,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from .denoiser import Denoiser
 from .losses import noise_given_frames
 from .parameterization import expand_like
 from .schedules import NoiseSchedule
 
-__all__ = ["AutoGuidance", "ClassifierFreeGuidance", "FrameConditioning", "frame_mask", "guide",
+__all__ = ["AutoGuidance", "ClassifierFreeGuidance", "FrameConditioning", "guide",
            "guidance_interval"]
-
-Denoiser = Callable[..., Tensor]
 
 
 def guide(x_cond: Tensor, x_uncond: Tensor, w: float) -> Tensor:
@@ -100,17 +99,6 @@ class AutoGuidance:
         g = guide(x, self.weak(z, t, **extra), self.scale)
         g = g if self.clip is None else g.clamp(-self.clip, self.clip)
         return g if inside is None else torch.where(expand_like(inside, g), g, x)
-
-
-def frame_mask(num_frames: int, given: list[int] | range, batch: int = 1,
-               device: torch.device | str = "cpu") -> Tensor:
-    """Bool ``(batch, num_frames)`` mask, True at the ``given`` frame indices."""
-    m = torch.zeros(batch, num_frames, dtype=torch.bool, device=device)
-    idx = list(given)
-    if any(i < 0 or i >= num_frames for i in idx):
-        raise ValueError(f"given frame indices {idx} out of range for {num_frames} frames")
-    m[:, idx] = True
-    return m
 
 
 class FrameConditioning:

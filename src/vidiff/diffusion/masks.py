@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["FrameMaskConfig", "MASK_MODES", "mode_mask", "sample_frame_masks"]
+__all__ = ["FrameMaskConfig", "MASK_MODES", "frame_mask", "mode_mask", "sample_frame_masks"]
 
 MASK_MODES = ("none", "prefix", "sparse", "first")
 
@@ -75,3 +75,14 @@ def sample_frame_masks(cfg: FrameMaskConfig, batch: int, num_frames: int,
         given[b] = mode_mask(name, num_frames, int(ks[b]), cfg.sparse_stride)[0]
     cond_t = torch.rand(batch, generator=generator) * cfg.max_cond_t
     return given, cond_t
+
+
+def frame_mask(num_frames: int, given: list[int] | range, batch: int = 1,
+               device: torch.device | str = "cpu") -> Tensor:
+    """Bool ``(batch, num_frames)`` mask, True at the ``given`` frame indices."""
+    m = torch.zeros(batch, num_frames, dtype=torch.bool, device=device)
+    idx = list(given)
+    if any(i < 0 or i >= num_frames for i in idx):
+        raise ValueError(f"given frame indices {idx} out of range for {num_frames} frames")
+    m[:, idx] = True
+    return m

@@ -1,8 +1,10 @@
-"""Denoisers and autoencoders."""
+"""Denoisers and autoencoders; every ``ModelMixin`` subclass is a ``MODELS`` registry entry."""
 
-from .modeling import MODEL_REGISTRY, ModelMixin, load_model
+from .autoencoder import Autoencoder, Posterior, posterior_mode
+from .modeling import MODELS, ModelMixin, build_model, load_model
 from .unet3d import UNet3D, UNet3DConfig
 from .video_ae import DiagonalGaussian, VideoAutoencoder, VideoAutoencoderConfig
 
-__all__ = ["MODEL_REGISTRY", "ModelMixin", "load_model", "UNet3D", "UNet3DConfig",
-           "DiagonalGaussian", "VideoAutoencoder", "VideoAutoencoderConfig"]
+__all__ = ["Autoencoder", "Posterior", "posterior_mode", "MODELS", "ModelMixin", "build_model",
+           "load_model", "UNet3D", "UNet3DConfig", "DiagonalGaussian", "VideoAutoencoder",
+           "VideoAutoencoderConfig"]

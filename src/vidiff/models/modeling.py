@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-__all__ = ["ModelMixin", "MODEL_REGISTRY", "load_model", "atomic_write"]
+from ..registry import MODELS, check_fields
 
-MODEL_REGISTRY: dict[str, type["ModelMixin"]] = {}
+__all__ = ["ModelMixin", "MODELS", "load_model", "build_model", "atomic_write"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -36,10 +36,16 @@ class ModelMixin(nn.Module):
     only constructor argument."""
 
     config_class: ClassVar[type]
+    #: the keyword conditions ``forward`` takes besides ``(x, t)`` (``class_labels``, ``fps``,
+    #: ``frame_mask``, ``context``, ...): pipelines and tasks pass exactly these, read from here
+    accepted_conditions: frozenset[str] = frozenset()
+    #: classes of a class-conditional model (its null class for guidance is this number)
+    num_classes: int | None = None
 
     def __init_subclass__(cls, **kw: Any) -> None:
+        """Every subclass is a :data:`~vidiff.registry.MODELS` entry under its class name."""
         super().__init_subclass__(**kw)
-        MODEL_REGISTRY[cls.__name__] = cls
+        MODELS.register(cls.__name__, overwrite=True)(cls)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -64,10 +70,7 @@ class ModelMixin(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any]):
         cfg = {k: v for k, v in config.items() if not k.startswith("_")}
-        fields = {f.name for f in dataclasses.fields(cls.config_class)}
-        unknown = set(cfg) - fields
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+        check_fields(cls.config_class, cfg, cls.__name__)
         for f in dataclasses.fields(cls.config_class):  # JSON turns tuples into lists
             if f.name in cfg and isinstance(cfg[f.name], list):
                 cfg[f.name] = tuple(cfg[f.name])
@@ -82,7 +85,8 @@ class ModelMixin(nn.Module):
             raise FileNotFoundError(f"{d} is not a vidiff model directory "
                                     f"(needs {CONFIG_NAME} and {WEIGHTS_NAME})")
         config = json.loads((d / CONFIG_NAME).read_text())
-        target = MODEL_REGISTRY.get(config.get("_class_name", cls.__name__), cls)
+        name = config.get("_class_name", cls.__name__)
+        target = MODELS.get(name) if name in MODELS else cls
         if cls is not ModelMixin and not issubclass(target, cls):
             raise ValueError(f"{d} holds a {target.__name__}, not a {cls.__name__}")
         model = target.from_config(config)
@@ -94,3 +98,10 @@ class ModelMixin(nn.Module):
 def load_model(directory: str | os.PathLike, map_location: str = "cpu") -> ModelMixin:
     """Load any vidiff model directory."""
     return ModelMixin.from_pretrained(directory, map_location)
+
+
+def build_model(spec: dict) -> ModelMixin:
+    """A model from a recipe mapping ``{"type": "UNet3D", **fields}`` (a :data:`MODELS` entry);
+    an unknown type or field is a one-line :class:`~vidiff.registry.RegistryError`."""
+    spec = dict(spec)
+    return MODELS.get(spec.pop("type", None)).from_config(spec)

@@ -65,6 +65,10 @@ class UNet3DConfig:
     #: channels-last memory: faster convs on GPUs, but slower GroupNorm on CPU (measured)
     channels_last: bool = False
     gradient_checkpointing: bool = False
+    #: the clip it generates, in its own space (latent frames / size for a latent model):
+    #: pipelines take their output shape from here (filled from the data when training)
+    sample_size: int | None = None
+    num_frames: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -162,6 +166,22 @@ class UNet3D(ModelMixin):
         nn.init.zeros_(self.conv_out.bias)
         if c.channels_last:
             self.to(memory_format=torch.channels_last)
+
+    @property
+    def num_classes(self) -> int | None:  # type: ignore[override]
+        return self.config.num_classes
+
+    @property
+    def accepted_conditions(self) -> frozenset[str]:  # type: ignore[override]
+        """``frame_groups`` always; ``context`` with cross-attention, ``class_labels``,
+        ``frame_mask`` and ``fps`` as configured."""
+        c = self.config
+        names = {"frame_groups"}
+        names |= {"context"} if c.context_dim is not None else set()
+        names |= {"class_labels"} if c.num_classes is not None else set()
+        names |= {"frame_mask"} if c.mask_channel else set()
+        names |= {"fps"} if c.fps_conditioning else set()
+        return frozenset(names)
 
     # -- helpers ---------------------------------------------------------------------------
     def _block(self, block: nn.ModuleDict, h: Tensor, emb: Tensor, ctx: Tensor | None,

@@ -21,6 +21,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..nn import group_norm
+from .autoencoder import posterior_mode
 from .modeling import ModelMixin
 
 __all__ = ["VideoAutoencoderConfig", "VideoAutoencoder", "DiagonalGaussian"]
@@ -96,6 +97,9 @@ class DiagonalGaussian:
         self.logvar = logvar.clamp(-30, 20)
         self.std = torch.exp(0.5 * self.logvar)
 
+    def mode(self) -> Tensor:
+        return self.mean
+
     def sample(self, generator: torch.Generator | None = None) -> Tensor:
         e = torch.randn(self.mean.shape, generator=generator, device=self.mean.device,
                         dtype=self.mean.dtype)
@@ -130,7 +134,8 @@ def _factors(cfg: VideoAutoencoderConfig) -> tuple[list[int], list[int]]:
 
 
 class VideoAutoencoder(ModelMixin):
-    """``encode(x) -> DiagonalGaussian | Tensor``, ``decode(z) -> x``, ``forward(x) -> (x_rec,
+    """LVDM's 3D video autoencoder, an :class:`~vidiff.models.autoencoder.Autoencoder`:
+    ``encode(x) -> DiagonalGaussian | Tensor``, ``decode(z) -> x``, ``forward(x) -> (x_rec,
     posterior)``. ``x`` in ``[-1, 1]``, ``L`` divisible by ``f_t`` and ``H, W`` by ``f_s``."""
 
     config_class = VideoAutoencoderConfig
@@ -174,9 +179,22 @@ class VideoAutoencoder(ModelMixin):
         """The modules that map a clip to its posterior (what ``freeze_encoder`` freezes)."""
         return [self.enc_in, self.encoder, self.enc_out]
 
+    def last_decoder_layer(self) -> Tensor:
+        """The weight of the last decoder conv (VQGAN's adaptive GAN weight is measured there)."""
+        return self.dec_out.weight
+
     @property
     def factors(self) -> tuple[int, int]:
         return self.config.temporal_factor, self.config.spatial_factor
+
+    @property
+    def scale_factor(self) -> float:
+        """Latents are multiplied by this before diffusion (``config.scale_factor``)."""
+        return self.config.scale_factor
+
+    @scale_factor.setter
+    def scale_factor(self, value: float) -> None:
+        self.config.scale_factor = float(value)
 
     def _check(self, x: Tensor) -> None:
         ft, fs = self.factors
@@ -207,11 +225,11 @@ class VideoAutoencoder(ModelMixin):
             return self.decode(z), post
         return self.decode(post), None
 
-    def latents(self, x: Tensor) -> Tensor:
-        """Scaled deterministic latents for diffusion (posterior mean times ``scale_factor``)."""
-        post = self.encode(x)
-        z = post.mean if isinstance(post, DiagonalGaussian) else post
-        return z * self.config.scale_factor
+    def latents(self, x: Tensor, scaled: bool = True) -> Tensor:
+        """Deterministic latents (the posterior mean), times ``scale_factor`` when ``scaled``
+        (what diffusion runs on)."""
+        z = posterior_mode(self.encode(x))
+        return z * self.config.scale_factor if scaled else z
 
     # -- chunked coding --------------------------------------------------------------------
     def temporal_receptive_field(self) -> int:
@@ -239,8 +257,7 @@ class VideoAutoencoder(ModelMixin):
         for s in range(0, L, chunk):
             e = min(L, s + chunk)
             a, b = max(0, s - ov), min(L, e + ov)
-            post = self.encode(x[:, :, a * ft:b * ft])
-            z = post.mean if isinstance(post, DiagonalGaussian) else post
+            z = posterior_mode(self.encode(x[:, :, a * ft:b * ft]))
             outs.append(z[:, :, s - a:s - a + (e - s)])
         return torch.cat(outs, dim=2)
 

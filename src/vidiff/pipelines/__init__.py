@@ -1,5 +1,14 @@
-"""Pipelines: a network plus its diffusion settings, called like diffusers."""
+"""Pipelines (:data:`~vidiff.registry.PIPELINES`): named components plus their diffusion
+settings, called like diffusers. One per task, all on :class:`DiffusionPipeline`:
 
+* :class:`VideoDiffusionPipeline` - unconditional / class / fps video, given frames;
+* :class:`VideoExtensionPipeline` - continue a given clip window by window;
+* :class:`LongVideoPipeline` - LVDM's autoregressive and hierarchical long videos, streamed.
+"""
+
+from .base import MODEL_INDEX, DiffusionPipeline, read_model_index
+from .long_video import LongVideoPipeline, VideoExtensionPipeline
 from .video import VideoDiffusionPipeline
 
-__all__ = ["VideoDiffusionPipeline"]
+__all__ = ["DiffusionPipeline", "MODEL_INDEX", "read_model_index", "VideoDiffusionPipeline",
+           "VideoExtensionPipeline", "LongVideoPipeline"]

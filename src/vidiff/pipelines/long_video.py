@@ -12,18 +12,24 @@ denoiser's space (latents for a latent pipeline, pixels otherwise) and streamed 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
-from ..data.video_io import VideoWriter
+from ..data.video_io import VideoWriter, to_uint8
 from ..diffusion.masks import mode_mask
+from ..registry import PIPELINES
+from .video import VideoDiffusionPipeline
 
 __all__ = ["autoregressive", "hierarchical", "generate_long", "long_video_paths",
-           "StreamingDecoder"]
+           "StreamingDecoder", "VideoExtensionPipeline", "LongVideoPipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +37,12 @@ log = logging.getLogger(__name__)
 def _window(pipe, n: int, window: int, given: Tensor | None, mask: Tensor | None,
             cond_t: float | None, uncond_weight: float, kw: dict) -> Tensor:
     """One window of model-space frames ``(n, C, window, h, w)``."""
-    ft = pipe.autoencoder.factors[0] if pipe.autoencoder is not None else 1
     kw = {"progress": False, **kw}
-    return pipe(num_videos=n, num_frames=window * ft, given_frames=given, given_mask=mask,
-                cond_t=cond_t, uncond_weight=uncond_weight if given is not None else 0.0,
-                output_type="latent", **kw)
+    # the video pipeline's own call, whatever __call__ a subclass (extension, long) has
+    return VideoDiffusionPipeline.__call__(
+        pipe, num_videos=n, num_frames=window * pipe.frames_per_step, given_frames=given,
+        given_mask=mask, cond_t=cond_t, uncond_weight=uncond_weight if given is not None else 0.0,
+        output_type="latent", **kw)
 
 
 def _defaults(pipe, cond_t, kw: dict) -> tuple[float | None, dict]:
@@ -85,7 +92,7 @@ def hierarchical(pipe, num_frames: int, window: int, stride: int, key_pipe=None,
     if (window - 1) % stride:
         raise ValueError(f"window-1 ({window - 1}) must be a multiple of the key stride {stride}")
     if key_pipe is None:
-        key_pipe = getattr(pipe, "key_pipeline", None)
+        key_pipe = pipe.key_pipeline
     if key_pipe is None:
         log.warning("hierarchical: no key-frame model given; the same model generates key frames "
                     "at its own frame rate")
@@ -131,8 +138,8 @@ class StreamingDecoder:
             x = z[:, :, lo:hi]
         else:
             ft = ae.factors[0]
-            x = ae.decode(z / ae.config.scale_factor)[:, :, lo * ft:hi * ft]
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+            x = ae.decode(z / ae.scale_factor)[:, :, lo * ft:hi * ft]
+        return to_uint8(x)
 
     @torch.no_grad()
     def push(self, z: Tensor) -> list:
@@ -173,13 +180,9 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
 
     Returns ``{"frames": written per video, "path": out, "paths": [each video's file]}``.
     """
-    import contextlib
-
-    from tqdm.auto import tqdm
-
     if num_videos < 1:
         raise ValueError(f"num_videos must be >= 1, got {num_videos}")
-    ft = pipe.autoencoder.factors[0] if pipe.autoencoder is not None else 1
+    ft = pipe.frames_per_step
     window = pipe.sample_shape(1, None)[2]
     need = -(-num_frames // ft)
     kw["generator"] = generator
@@ -187,7 +190,7 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
         chunks = autoregressive(pipe, need, window, context or window // 2, cond_t=cond_t,
                                 num_videos=num_videos, uncond_weight=uncond_weight, **kw)
     elif mode == "hierarchical":
-        kp = key_pipe or getattr(pipe, "key_pipeline", None)
+        kp = key_pipe or pipe.key_pipeline
         kstride = kp.experiment.data.frame_stride if kp is not None else 1
         stride = stride or (kstride if kstride > 1 else window - 1)  # the key model's own rate
         chunks = hierarchical(pipe, need, window, stride, key_pipe=key_pipe,
@@ -216,3 +219,35 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
         emit(dec.flush())
     bar.close()
     return {"frames": written, "path": str(out), "paths": [str(p) for p in paths]}
+
+
+@PIPELINES.register()
+class VideoExtensionPipeline(VideoDiffusionPipeline):
+    """Frame-conditioned extension of a given clip: ``pipe(video, total_frames)`` repeatedly
+    generates the next window given the last ``context_frames`` model-space frames (latent
+    frames for a latent pipeline), the way the model was trained to take given frames
+    (:meth:`~VideoDiffusionPipeline.conditioning_defaults`).
+    ``VideoExtensionPipeline.from_pipe(pipe)`` shares another pipeline's components."""
+
+    def __call__(self, video: Tensor, total_frames: int, context_frames: int | None = None,
+                 **kw: Any) -> np.ndarray:
+        """``video``: pixels ``(N, C, F, H, W)`` in ``[-1, 1]``; returns uint8
+        ``(N, total_frames, H, W, 3)`` whose first ``F`` frames are ``video``'s."""
+        z = self.encode(video)
+        window = self.sample_shape(1, None)[2]
+        need = -(-total_frames // self.frames_per_step)
+        chunks = [z] + list(autoregressive(
+            self, need - z.shape[2], window=window,
+            context=context_frames or window // 2, first=z, **kw))
+        return self.to_uint8(torch.cat(chunks, dim=2))[:, :total_frames]
+
+
+@PIPELINES.register()
+class LongVideoPipeline(VideoDiffusionPipeline):
+    """LVDM's long videos, streamed to a file: ``pipe(num_frames, out, mode=...)`` with
+    ``mode="autoregressive"`` or ``"hierarchical"`` (key frames by the ``key`` component); see
+    :func:`generate_long` for the arguments and the returned report."""
+
+    def __call__(self, num_frames: int, out: str | Path, mode: str = "autoregressive",
+                 **kw: Any) -> dict:
+        return generate_long(self, num_frames, out, mode=mode, **kw)

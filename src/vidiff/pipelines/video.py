@@ -1,4 +1,4 @@
-"""Text/class/unconditional video generation, frame-conditioned extension, in the diffusers style.
+"""Video generation (unconditional, class- or fps-conditioned, given frames), diffusers style.
 
 ``pipe = VideoDiffusionPipeline.from_pretrained(checkpoint_dir)``;
 ``frames = pipe(num_videos=4, num_frames=8, num_inference_steps=50, sampler="ddim")`` returns
@@ -8,86 +8,97 @@ uint8 ``(N, F, H, W, 3)`` (``output_type="np"``) or float ``(N, C, F, H, W)`` in
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import DiffusionConfig, ExperimentConfig, from_dict, to_dict
-from ..diffusion import (SAMPLERS, AutoGuidance, ClassifierFreeGuidance, FrameConditioning,
+from ..conditioning import model_conditions
+from ..config import DiffusionConfig, ExperimentConfig
+from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning,
                          NetworkDenoiser, build_schedule, sample)
+from ..diffusion.samplers import Callback, check_sampler_options
 from ..models.modeling import ModelMixin, load_model
+from ..registry import ENCODERS, PIPELINES
 from ..training.checkpoint import resolve_checkpoint
+from .base import DiffusionPipeline
 
-__all__ = ["VideoDiffusionPipeline"]
-
-_SAMPLER_KW = {"ddpm": {"gamma"}, "ancestral": {"gamma"}, "ddim": {"eta"},
-               "pc": {"delta", "gamma", "corrector_steps"}, "dpmpp_2m": set()}
+__all__ = ["VideoDiffusionPipeline", "same_encoder"]
 
 
-def same_encoder(a: ModelMixin, b: ModelMixin) -> bool:
+def same_encoder(a, b) -> bool:
     """Whether two autoencoders map clips to the same latents (identical encoder weights)."""
-    ma, mb = a.encoder_modules(), b.encoder_modules()
-    sa = [t for m in ma for t in m.state_dict().values()]
-    sb = [t for m in mb for t in m.state_dict().values()]
+    sa = [t for m in a.encoder_modules() for t in m.state_dict().values()]
+    sb = [t for m in b.encoder_modules() for t in m.state_dict().values()]
     return len(sa) == len(sb) and all(x.shape == y.shape and torch.equal(x, y)
                                       for x, y in zip(sa, sb))
 
 
-class VideoDiffusionPipeline:
-    """A denoiser network plus its diffusion settings.
+@PIPELINES.register()
+class VideoDiffusionPipeline(DiffusionPipeline):
+    """A denoiser and its diffusion settings; optionally an ``autoencoder`` (latent diffusion),
+    a ``guide`` model (autoguidance) and a ``key`` pipeline (hierarchical long video).
 
     Args:
-        model: the network (e.g. :class:`~vidiff.models.UNet3D`).
+        model: the denoiser (e.g. :class:`~vidiff.models.UNet3D`).
         diffusion: schedule, prediction type and clipping.
-        experiment: the full recipe the model was trained with (data size, sampling defaults).
+        experiment: the recipe the model was trained with (sampling defaults).
+        autoencoder, guide_model, key_pipeline: the optional components.
     """
+
+    component_names: ClassVar[tuple[str, ...]] = ("denoiser", "autoencoder", "guide", "key")
 
     def __init__(self, model: ModelMixin, diffusion: DiffusionConfig,
                  experiment: ExperimentConfig | None = None, autoencoder: ModelMixin | None = None,
                  guide_model: ModelMixin | None = None,
                  key_pipeline: "VideoDiffusionPipeline | None" = None):
-        self.model = model.eval()
-        #: hierarchical long video: the model of the key-frame rate (its own recipe, this
-        #: pipeline's autoencoder), used by :func:`~vidiff.pipelines.long_video.hierarchical`
-        self.key_pipeline = key_pipeline
-        #: autoguidance: a weaker model of the same data and diffusion settings (smaller, trained
-        #: shorter) that sampling is guided away from (``autoguidance_scale``)
-        self.guide_model = guide_model.eval() if guide_model is not None else None
-        #: latent diffusion: the denoiser works on ``autoencoder.latents(x)``; outputs are decoded
-        self.autoencoder = autoencoder.eval() if autoencoder is not None else None
+        super().__init__(experiment, denoiser=model, autoencoder=autoencoder, guide=guide_model,
+                         key=key_pipeline)
         self.diffusion = diffusion
-        self.experiment = experiment or ExperimentConfig()
         self.schedule = build_schedule(diffusion.schedule)
 
-    @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "VideoDiffusionPipeline":
-        """Load a checkpoint directory (``config.json`` + ``model.safetensors`` +
-        ``pipeline.json``, with ``autoencoder/`` for a latent model, ``guide/`` for an
-        autoguidance model and ``key/`` for a key-frame pipeline when present), a run's
-        ``checkpoints`` folder, or a run folder."""
-        d = resolve_checkpoint(path)
-        model = load_model(d, map_location=device)
-        exp = ExperimentConfig()
-        if (d / "pipeline.json").is_file():
-            exp = from_dict(ExperimentConfig, json.loads((d / "pipeline.json").read_text()),
-                            "pipeline")
-        ae, guide = (load_model(d / n, map_location=device) if (d / n).is_dir() else None
-                     for n in ("autoencoder", "guide"))
-        pipe = cls(model, exp.diffusion, exp, ae, guide)
-        if (d / "key").is_dir():
-            key = cls.from_pretrained(d / "key", device=device)
-            key.autoencoder = ae
-            pipe.key_pipeline = key
-        return pipe
+    def _post_init(self) -> None:
+        self.diffusion = self.experiment.diffusion
+        self.schedule = build_schedule(self.diffusion.schedule)
 
+    # -- components by name -----------------------------------------------------------------
+    @property
+    def model(self) -> ModelMixin:
+        return self.components["denoiser"]
+
+    @property
+    def autoencoder(self):
+        """Latent diffusion: the denoiser works on ``autoencoder.latents(x)``; outputs are decoded."""
+        return self.components.get("autoencoder")
+
+    @autoencoder.setter
+    def autoencoder(self, ae) -> None:
+        self.components["autoencoder"] = ae
+
+    @property
+    def guide_model(self) -> ModelMixin | None:
+        """Autoguidance: a weaker model of the same data and diffusion settings."""
+        return self.components.get("guide")
+
+    @guide_model.setter
+    def guide_model(self, m: ModelMixin | None) -> None:
+        self.register_modules(guide=m)
+
+    @property
+    def key_pipeline(self) -> "VideoDiffusionPipeline | None":
+        """Hierarchical long video: the model of the key-frame rate (sharing this autoencoder)."""
+        return self.components.get("key")
+
+    @key_pipeline.setter
+    def key_pipeline(self, p: "VideoDiffusionPipeline | None") -> None:
+        self.components["key"] = p
+
+    # -- companions -------------------------------------------------------------------------
     def _load_companion(self, path: str | Path, what: str) -> "VideoDiffusionPipeline":
-        """Load a checkpoint that samples alongside this one (guide, key-frame model); it must
-        share this pipeline's noise schedule and prediction type."""
+        """A checkpoint that samples alongside this one (guide, key-frame model); it must share
+        this pipeline's noise schedule and prediction type."""
         other = VideoDiffusionPipeline.from_pretrained(path, device=str(self.device))
         if (other.diffusion.schedule != self.diffusion.schedule
                 or other.diffusion.prediction != self.diffusion.prediction):
@@ -104,7 +115,7 @@ class VideoDiffusionPipeline:
             raise ValueError(f"{path}: a key-frame model must be latent exactly when this "
                              "pipeline is")
         if self.autoencoder is not None:
-            if not (self.autoencoder.config.scale_factor == other.autoencoder.config.scale_factor
+            if not (self.autoencoder.scale_factor == other.autoencoder.scale_factor
                     and same_encoder(self.autoencoder, other.autoencoder)):
                 raise ValueError(f"{path}: the key-frame model was trained on another "
                                  "autoencoder's latents (encoder or scale factor differ)")
@@ -121,7 +132,7 @@ class VideoDiffusionPipeline:
         if type(new) is not type(self.autoencoder) or not same_encoder(self.autoencoder, new):
             raise ValueError(f"{path}: its encoder differs from the one this model was trained "
                              "on; only a decoder fine-tuned with freeze_encoder can replace it")
-        new.config.scale_factor = self.autoencoder.config.scale_factor
+        new.scale_factor = self.autoencoder.scale_factor
         self.autoencoder = new
         if self.key_pipeline is not None:
             self.key_pipeline.autoencoder = new
@@ -136,44 +147,36 @@ class VideoDiffusionPipeline:
                              f"({other.sample_shape(1, None)} vs {self.sample_shape(1, None)})")
         self.guide_model = other.model
 
-    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None,
-                        _with_autoencoder: bool = True) -> None:
-        """Write a sampling checkpoint that :meth:`from_pretrained` loads: the model (as loaded:
-        EMA weights for a training checkpoint), ``pipeline.json`` (the recipe with the current
-        :attr:`experiment` sample defaults) and ``autoencoder/`` / ``guide/`` / ``key/`` when
-        present (``key/`` without an autoencoder: it shares this one). ``dtype``: store the
-        weights as e.g. ``torch.float16`` (half the size; loading casts back)."""
-        d = Path(directory)
-        self.model.save_pretrained(d, dtype=dtype)
-        (d / "pipeline.json").write_text(json.dumps(to_dict(self.experiment), indent=2))
-        subs = (("autoencoder", self.autoencoder if _with_autoencoder else None),
-                ("guide", self.guide_model), ("key", self.key_pipeline))
-        for name, sub in subs:
-            if (d / name).is_dir():  # a stale sub-model from an earlier export
-                shutil.rmtree(d / name)
-            if isinstance(sub, VideoDiffusionPipeline):
-                sub.save_pretrained(d / name, dtype=dtype, _with_autoencoder=False)
-            elif sub is not None:
-                sub.save_pretrained(d / name, dtype=dtype)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
+    # -- shapes -----------------------------------------------------------------------------
     def sample_shape(self, num_videos: int, num_frames: int | None) -> tuple[int, ...]:
-        c = self.model.config
-        d = self.experiment.data
-        size = d.moving_shapes.size if d.kind == "moving_shapes" else d.size
-        F = num_frames or self.experiment.sample.num_frames or (
-            d.moving_shapes.num_frames if d.kind == "moving_shapes" else d.num_frames)
-        if self.autoencoder is not None:
-            ft, fs = self.autoencoder.factors
-            if F % ft or size % fs:
-                raise ValueError(f"num_frames ({F}) must be divisible by f_t={ft} and the size "
-                                 f"({size}) by f_s={fs}")
-            return (num_videos, c.out_channels, F // ft, size // fs, size // fs)
-        return (num_videos, c.out_channels, F, size, size)
+        """``(N, C, F, H, W)`` in the denoiser's space for ``num_frames`` pixel frames (default:
+        the checkpoint's sampling default, else the clip the model was trained on). Sizes come
+        from the denoiser's config (``sample_size``, ``num_frames``: its own space) and the
+        autoencoder's factors.
 
+        Raises:
+            ValueError: frames or size not divisible by the autoencoder's factors.
+        """
+        c = self.model.config
+        ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
+        size = self._model_sample("sample_size", 1) * fs
+        F = num_frames or self.experiment.sample.num_frames or self._model_sample(
+            "num_frames", 0) * ft
+        if F % ft or size % fs:
+            raise ValueError(f"num_frames ({F}) must be divisible by f_t={ft} and the size "
+                             f"({size}) by f_s={fs}")
+        return (num_videos, c.out_channels, F // ft, size // fs, size // fs)
+
+    def _model_sample(self, field: str, index: int) -> int:
+        """The denoiser's ``sample_size`` / ``num_frames``; a checkpoint written before they
+        existed takes them from its recipe's data section (what it was trained on)."""
+        value = getattr(self.model.config, field, None)
+        if value is None:
+            ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
+            value = self.experiment.data.clip_shape()[index] // (fs if index else ft)
+        return value
+
+    # -- sampling ---------------------------------------------------------------------------
     def denoiser(self, autocast: bool = False, model: ModelMixin | None = None,
                  **cond: Any) -> NetworkDenoiser:
         """``(z, t) -> x0_hat`` of :attr:`model` (or of ``model``, e.g. the guide model)."""
@@ -181,20 +184,50 @@ class VideoDiffusionPipeline:
         return NetworkDenoiser(model or self.model, self.schedule, self.diffusion.prediction,
                                clip=self.diffusion.clip, autocast_dtype=dt, **cond)
 
+    def _conditions(self, values: dict[str, Any], n: int, generator, guidance_scale: float
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Conditional / unconditional keyword conditioning from the condition encoders the
+        denoiser declares (``accepted_conditions``)."""
+        accepted = model_conditions(self.model)
+        cond: dict[str, Any] = {}
+        uncond: dict[str, Any] = {}
+        for name, enc_cls in ENCODERS.items():
+            if name not in accepted:
+                if values.get(name) is not None:
+                    raise ValueError(f"this model takes no {name} (it accepts "
+                                     f"{sorted(accepted)})")
+                continue
+            pair = enc_cls().for_sampling(self.model, values.get(name), n, device=self.device,
+                                          generator=generator, guidance_scale=guidance_scale,
+                                          defaults=self.experiment.sample)
+            if pair is not None:
+                cond[name], uncond[name] = pair
+        return cond, uncond
+
+    def random_class_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` labels drawn uniformly from a class-conditional model's classes."""
+        if self.model.num_classes is None:
+            raise ValueError("this model is not class-conditional")
+        return torch.randint(0, self.model.num_classes, (n,), generator=generator)
+
     @torch.no_grad()
     def __call__(self, num_videos: int = 1, num_frames: int | None = None,
                  num_inference_steps: int | None = None, sampler: str | None = None,
-                 guidance_scale: float | None = None, class_labels: Tensor | list[int] | None = None,
-                 fps: float | None = None, generator: torch.Generator | None = None,
+                 guidance_scale: float | None = None, generator: torch.Generator | None = None,
                  given_frames: Tensor | None = None, given_mask: Tensor | None = None,
                  conditioning_method: str = "reconstruction", guidance_weight: float = 2.0,
                  cond_t: float | None = None, uncond_weight: float = 0.0,
                  autoguidance_scale: float | None = None,
                  autoguidance_interval: tuple[float, float] | None = None,
-                 output_type: str = "np",
-                 progress: bool = True, autocast: bool = False,
-                 **sampler_kw: Any):
+                 output_type: str = "np", progress: bool | None = None, autocast: bool = False,
+                 callback: Callback | None = None, **kwargs: Any):
         """Generate ``num_videos`` clips.
+
+        Conditions the denoiser declares are keyword arguments named after their encoder
+        (:data:`~vidiff.registry.ENCODERS`): ``class_labels`` (class-conditional; drawn when
+        guiding without one), ``fps``. Other keyword arguments are options of ``sampler``
+        (read from its signature: ``eta``, ``gamma``, ``delta``, ``corrector_steps``).
+        ``callback(step, t, z, x0_hat)`` is called after every sampler step (model space).
 
         ``given_frames`` ``(N, C, F, H, W)`` in ``[-1, 1]`` with bool ``given_mask`` ``(N, F)``
         conditions on known frames (extension, interpolation) by ``conditioning_method``
@@ -207,6 +240,10 @@ class VideoDiffusionPipeline:
         ``autoguidance_interval`` (default: the checkpoint's; ``(0, 1)`` = every step). For a
         latent pipeline ``given_frames`` are latents (see :meth:`encode`) and
         ``output_type="latent"`` returns latents without decoding.
+
+        Raises:
+            ValueError: an unknown sampler or sampler option, guidance without a condition or
+                guide model, a condition the model does not take, a bad output type.
         """
         s = self.experiment.sample
         sampler = sampler or s.sampler
@@ -217,32 +254,14 @@ class VideoDiffusionPipeline:
         if w_ag and self.guide_model is None:
             raise ValueError("autoguidance_scale needs a guide model (a guide/ folder in the "
                              "checkpoint, or pipe.guide_model)")
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
-        bad = set(sampler_kw) - _SAMPLER_KW[sampler]
-        if bad:
-            raise ValueError(f"sampler {sampler!r} takes no option(s) {sorted(bad)}")
+        values = {k: kwargs.pop(k) for k in list(kwargs) if k in ENCODERS}
+        check_sampler_options(sampler, kwargs)  # what is left must be sampler options
         shape = self.sample_shape(num_videos, num_frames)
         dev = self.device
-        cond: dict[str, Any] = {}
-        uncond: dict[str, Any] = {}
-        mc = self.model.config
-        if class_labels is None and w and getattr(mc, "num_classes", None) is not None:
-            class_labels = self.random_class_labels(num_videos, generator)
-        if class_labels is not None:
-            if getattr(mc, "num_classes", None) is None:
-                raise ValueError("this model is not class-conditional")
-            lab = torch.as_tensor(class_labels, device=dev).long().reshape(-1)
-            if lab.numel() == 1:
-                lab = lab.expand(num_videos)
-            cond["class_labels"] = lab
-            uncond["class_labels"] = torch.full_like(lab, mc.num_classes)
-        if getattr(mc, "fps_conditioning", False):
-            f = torch.full((num_videos,), float(fps or s.fps), device=dev)
-            cond["fps"] = uncond["fps"] = f
+        cond, uncond = self._conditions(values, num_videos, generator, w)
         base = self.denoiser(autocast)
         den = base.with_cond(**cond)
-        if w and "class_labels" not in cond:
+        if w and not any(ENCODERS.get(k).guides for k in cond):
             raise ValueError("guidance_scale needs a condition to guide towards (class_labels "
                              "on a class-conditional model)")
         if w and uncond:
@@ -256,36 +275,15 @@ class VideoDiffusionPipeline:
             den = FrameConditioning(den, self.schedule, given_frames.to(dev).float(),
                                     given_mask.to(dev), method=conditioning_method,
                                     weight=guidance_weight, cond_t=cond_t,
-                                    pass_mask=getattr(mc, "mask_channel", False),
+                                    pass_mask="frame_mask" in model_conditions(self.model),
                                     uncond_weight=uncond_weight, generator=generator)
         z = torch.randn(shape, generator=generator).to(dev)
-        x = sample(sampler, den, self.schedule, z, steps, generator=generator, progress=progress,
-                   **sampler_kw)
-        if output_type == "latent":
-            return x
-        if self.autoencoder is not None:
-            x = self.decode_latents(x)
-        x = x.clamp(-1, 1)
-        if output_type == "pt":
-            return x
-        if output_type != "np":
-            raise ValueError("output_type must be 'np', 'pt' or 'latent'")
-        return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+        x = sample(sampler, den, self.schedule, z, steps, generator=generator,
+                   progress=self.progress if progress is None else progress,
+                   callback=callback, **kwargs)
+        return self.postprocess(x, output_type)
 
-    def random_class_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` labels drawn uniformly from a class-conditional model's classes (what guided
-        sampling uses when no label is given)."""
-        k = getattr(self.model.config, "num_classes", None)
-        if k is None:
-            raise ValueError("this model is not class-conditional")
-        return torch.randint(0, k, (n,), generator=generator)
-
-    @torch.no_grad()
-    def decode_latents(self, z: Tensor, chunk: int = 4) -> Tensor:
-        """Scaled latents ``(N, c, l, h, w)`` -> pixels ``(N, C, l * f_t, H, W)``, chunk by chunk."""
-        z = z / self.autoencoder.config.scale_factor
-        return torch.cat(list(self.autoencoder.decode_chunked(z, chunk=chunk)), dim=2)
-
+    # -- frame-conditioned models -----------------------------------------------------------
     @property
     def frame_conditioned(self) -> bool:
         """Whether the model was trained with given frames (frame-mask mix): then given frames
@@ -298,32 +296,9 @@ class VideoDiffusionPipeline:
             return {"cond_t": 0.0, "conditioning_method": "replacement"}
         return {"cond_t": None, "conditioning_method": "reconstruction"}
 
-    @torch.no_grad()
-    def encode(self, video: Tensor) -> Tensor:
-        """Pixels ``(N, C, F, H, W)`` in ``[-1, 1]`` -> the denoiser's space (scaled latents for a
-        latent pipeline, unchanged otherwise)."""
-        if self.autoencoder is None:
-            return video.to(self.device).float()
-        return self.autoencoder.latents(video.to(self.device).float())
-
-    def to_uint8(self, x: Tensor) -> np.ndarray:
-        """Model-space frames -> uint8 ``(N, F, H, W, 3)`` (decoding latents chunk by chunk)."""
-        if self.autoencoder is not None:
-            x = self.decode_latents(x)
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
-
     def extend(self, video: Tensor, total_frames: int, context_frames: int | None = None,
                **kw: Any) -> np.ndarray:
-        """Autoregressive extension: repeatedly generate the next window given the last
-        ``context_frames`` frames (model-space frames: latent frames for a latent pipeline).
-        ``video``: pixels ``(N, C, F, H, W)`` in ``[-1, 1]``; returns uint8
-        ``(N, total_frames, H, W, 3)``."""
-        from .long_video import autoregressive
-
-        z = self.encode(video)
-        ft = self.autoencoder.factors[0] if self.autoencoder is not None else 1
-        window = self.sample_shape(1, None)[2]
-        need = -(-total_frames // ft)
-        chunks = [z] + list(autoregressive(self, need - z.shape[2], window=window,
-                                           context=context_frames or window // 2, first=z, **kw))
-        return self.to_uint8(torch.cat(chunks, dim=2))[:, :total_frames]
+        """Autoregressive extension (:class:`~vidiff.pipelines.VideoExtensionPipeline` over this
+        pipeline's components); returns uint8 ``(N, total_frames, H, W, 3)``."""
+        return PIPELINES.get("VideoExtensionPipeline").from_pipe(self)(
+            video, total_frames, context_frames, **kw)

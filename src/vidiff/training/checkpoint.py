@@ -27,12 +27,12 @@ from safetensors.torch import load_file, save_file
 from ..models.modeling import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_to_tensors",
-           "optimizer_from_tensors", "resolve_checkpoint", "shipped_checkpoints"]
+           "optimizer_from_tensors", "optimizer_state_from_tensors", "resolve_checkpoint", "shipped_checkpoints"]
 
 
-def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimizer state dict into flat tensors and JSON-able metadata."""
-    sd = opt.state_dict()
+def optimizer_to_tensors(opt: torch.optim.Optimizer | dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer (or its state dict) into flat tensors and JSON-able metadata."""
+    sd = opt.state_dict() if isinstance(opt, torch.optim.Optimizer) else opt
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for pid, st in sd["state"].items():
@@ -46,20 +46,31 @@ def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Te
 
 def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
                            meta: dict) -> None:
+    """Load what :func:`optimizer_to_tensors` wrote into ``opt``."""
+    opt.load_state_dict(optimizer_state_from_tensors(tensors, meta))
+
+
+def optimizer_state_from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    """The optimizer state dict :func:`optimizer_to_tensors` split."""
     state: dict[int, dict[str, Any]] = {}
     for key, v in tensors.items():
         pid, k = key.split(".", 1)
         state.setdefault(int(pid), {})[k] = v
     for pid, st in meta.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(st)
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, torch.Tensor],
-                    optimizer: torch.optim.Optimizer, trainer_state: dict, pipeline: dict,
+                    optimizer: torch.optim.Optimizer | dict, trainer_state: dict, pipeline: dict,
+                    weights: dict[str, torch.Tensor] | None = None,
                     keep: int = 2, submodels: dict | None = None,
                     task_tensors: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write checkpoint ``root/step_{step:06d}`` atomically and point ``root/latest`` at it."""
+    """Write checkpoint ``root/step_{step:06d}`` atomically and point ``root/latest`` at it.
+
+    ``model`` writes the EMA weights ``ema_state`` as the loadable model; ``weights`` are the
+    raw trained weights (default ``model.state_dict()``); ``optimizer`` an optimizer or its
+    (full) state dict; ``submodels`` components saved as sub-folders (e.g. ``autoencoder``)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:06d}"
@@ -68,7 +79,8 @@ def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, 
         shutil.rmtree(tmp)
     tmp.mkdir()
     model.save_pretrained(tmp, state_dict=ema_state)
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
+    raw = weights if weights is not None else model.state_dict()
+    save_file({k: v.detach().contiguous().cpu() for k, v in raw.items()},
               str(tmp / "raw.safetensors"))
     opt_t, opt_meta = optimizer_to_tensors(optimizer)
     save_file(opt_t, str(tmp / "optimizer.safetensors"))

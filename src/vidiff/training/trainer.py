@@ -1,8 +1,9 @@
-"""The training loop shared by every recipe.
+"""The training loop shared by every recipe: it knows nothing of what is trained.
 
-AdamW with linear warm-up (and optional cosine decay), EMA, gradient clipping and accumulation,
-bf16 autocast, atomic checkpoints with exact resume, DDP through ``torchrun`` (gloo on CPU,
-NCCL on GPU), a tqdm bar with loss and speed, and CSV (+ TensorBoard when installed) logs.
+The task (:mod:`vidiff.training.tasks`) builds the model, its sub-models and the dataset and
+computes the loss; the trainer owns data order, AdamW with linear warm-up (and optional cosine decay), EMA, gradient clipping and accumulation,
+bf16 autocast, atomic checkpoints with exact resume, DDP or FSDP2 through ``torchrun`` (gloo on
+CPU, NCCL on GPU; :mod:`vidiff.training.distributed`), a tqdm bar with loss and speed, and CSV (+ TensorBoard when installed) logs.
 
 Exact resume: every random draw of step ``k`` (data, times, noise, dropout) comes from
 generators seeded by ``(seed, k, rank)``, and the data of step ``k`` is a pure function of
@@ -22,56 +23,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import ExperimentConfig, to_dict
-from ..data.datasets import (ImageFolderDataset, MovingShapesDataset, VideoFolderDataset,
-                             collate)
+from ..data.datasets import collate
+from ..data.joint import mix_seed as _mix
+from ..models.modeling import ModelMixin, build_model
+from .checkpoint import (latest_checkpoint, load_checkpoint, optimizer_state_from_tensors,
+                         resolve_checkpoint, save_checkpoint)
+from .distributed import Distributed
 from .tasks import build_task
-from ..models.modeling import MODEL_REGISTRY, ModelMixin
-from .checkpoint import latest_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
 
-__all__ = ["Trainer", "build_model", "build_dataset", "TrainResult"]
+__all__ = ["Trainer", "build_model", "TrainResult"]
 
 log = logging.getLogger(__name__)
-
-
-def build_model(spec: dict) -> ModelMixin:
-    """A model from a config mapping ``{"type": "UNet3D", **fields}``."""
-    spec = dict(spec)
-    kind = spec.pop("type", None)
-    if kind not in MODEL_REGISTRY:
-        raise ValueError(f"unknown model type {kind!r}; known: {sorted(MODEL_REGISTRY)}")
-    return MODEL_REGISTRY[kind].from_config(spec)
-
-
-def build_dataset(cfg: ExperimentConfig, seed: int | None = None):
-    d = cfg.data
-    seed = cfg.train.seed if seed is None else seed
-    if d.kind == "moving_shapes":
-        return MovingShapesDataset(d.moving_shapes, seed=seed, label=d.label)
-    if d.kind in ("video_folder", "video_csv"):
-        if not d.path:
-            raise ValueError("data.path is required for video_folder / video_csv")
-        return VideoFolderDataset(d.path, d.num_frames, d.size, d.frame_stride, d.target_fps,
-                                  d.on_error, seed)
-    if d.kind == "latents":
-        if not d.path:
-            raise ValueError("data.path is required for data.kind latents (a latent cache file)")
-        from ..data.latents import LatentDataset
-        return LatentDataset(d.path, d.num_frames, d.frame_stride, d.size)
-    raise ValueError(f"unknown data.kind {d.kind!r}; choose moving_shapes, video_folder, "
-                     "video_csv or latents")
-
-
-def _mix(*xs: int) -> int:
-    """Deterministic 63-bit mixing of integers (seeding per step / rank)."""
-    h = 0x9E3779B97F4A7C15
-    for x in xs:
-        h = (h ^ (int(x) + 0x632BE59BD9B4E019 + (h << 6) + (h >> 2))) & ((1 << 63) - 1)
-    return h
 
 
 @dataclass
@@ -86,9 +53,6 @@ def init_weights_from(model: nn.Module, path: str | Path) -> dict[str, list[str]
     wherever name and shape agree. Returns and logs what was ``loaded``, what the model has that
     the checkpoint lacks (``new``, left as initialised) and what it skipped (``unused``).
     A checkpoint sharing no weight with the model is an error."""
-    from safetensors.torch import load_file
-
-    from .checkpoint import resolve_checkpoint
     src = load_file(str(resolve_checkpoint(path) / "model.safetensors"))
     own = model.state_dict()
     loaded = [k for k, v in src.items() if k in own and own[k].shape == v.shape]
@@ -132,50 +96,25 @@ class Trainer:
     def __init__(self, cfg: ExperimentConfig, model: ModelMixin | None = None, dataset=None):
         self.cfg = cfg
         t = cfg.train
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        if self.distributed and not dist.is_initialized():
-            backend = "nccl" if t.device.startswith("cuda") else "gloo"
-            dist.init_process_group(backend)
-        self.rank = dist.get_rank() if self.distributed else 0
-        self.world = dist.get_world_size() if self.distributed else 1
-        if t.device.startswith("cuda") and self.distributed:
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device(t.device)
+        self.dist = Distributed(t.device, t.distributed)
+        self.rank, self.world, self.device = self.dist.rank, self.dist.world, self.dist.device
+        self.distributed = self.world > 1
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         torch.manual_seed(t.seed)
-        self.model = (model or build_model(cfg.model)).to(self.device)
-        self.dataset = dataset if dataset is not None else build_dataset(cfg)
-        if cfg.data.kind == "latents" and getattr(self.dataset, "meta", None):
-            cfg.data.cache_source = self.dataset.meta  # checkpoints then know their data
-        self.autoencoder = None
-        if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
-            from ..models.modeling import load_model
-            from .checkpoint import resolve_checkpoint
-            ae_dir = resolve_checkpoint(cfg.autoencoder)
-            self.autoencoder = load_model(ae_dir, map_location="cpu").to(self.device).eval()
-            self.autoencoder.requires_grad_(False)
+        #: what is trained: it owns the model, its sub-models, the data and the loss
+        self.task = build_task(cfg, self.device, model)
+        self.model = self.task.model
+        self.dataset = dataset if dataset is not None else self.task.build_dataset(t.seed)
         if t.init_from:
             self.init_report = init_weights_from(self.model, t.init_from)
-        self.task = build_task(cfg, self.model, self.device, self.autoencoder)
-        self.schedule = getattr(self.task, "schedule", None)
         self.extra_logs: dict[str, float] = {}
-        self.images = None
-        if cfg.data.joint_images:
-            self.images = (ImageFolderDataset(cfg.data.image_path, cfg.data.size, cfg.data.on_error)
-                           if cfg.data.image_path else None)
+        self.net = self.dist.wrap(self.model)  # DDP / FSDP2 (shards the model in place)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, betas=tuple(t.betas),
                                      weight_decay=t.weight_decay)
         self.ema = EMA(self.model, t.ema_decay, t.ema_warmup)
         self.step = 0
         self.out = Path(t.out_dir)
-        self.ddp = None
-        if self.distributed:
-            self.ddp = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.net = self.ddp or self.model
         if t.compile:
             self.net = torch.compile(self.net)
         self._tb = None
@@ -204,11 +143,7 @@ class Trainer:
             for n in range(n0, n0 + B):
                 epoch, pos = divmod(n, N)
                 idx.append(int(self._epoch_order(epoch)[pos]))
-        batch = collate([self.dataset[i] for i in idx])
-        k = self.cfg.data.joint_images
-        if k:
-            batch = self._append_images(batch, k, n0)
-        return batch
+        return self.task.prepare_batch(collate([self.dataset[i] for i in idx]), n0)
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         """The shuffled sample order of an epoch (computed once per epoch, not per sample)."""
@@ -216,27 +151,6 @@ class Trainer:
             g = torch.Generator().manual_seed(_mix(self.cfg.train.seed, epoch))
             self._order = (epoch, torch.randperm(len(self.dataset), generator=g))
         return self._order[1]
-
-    def _append_images(self, batch: dict, k: int, n0: int) -> dict:
-        """Joint image-video training: ``k`` independent images appended to each clip as frames;
-        ``frame_groups`` keeps temporal attention from mixing them."""
-        x = batch["video"]
-        B, C, F_, H, W = x.shape
-        imgs = []
-        for b in range(B):
-            for j in range(k):
-                n = _mix(self.cfg.train.seed, n0 + b, j, 17)
-                if self.images is not None:
-                    imgs.append(self.images[n % len(self.images)]["video"])
-                else:  # frames of other clips stand in for an image set
-                    clip = self.dataset[(n % (10 ** 8)) if len(self.dataset) >= 10 ** 8 else n % len(self.dataset)]
-                    imgs.append(clip["video"][:, n % clip["video"].shape[1]])
-        imgs = torch.stack(imgs).reshape(B, k, C, H, W).permute(0, 2, 1, 3, 4)
-        batch["video"] = torch.cat([x, imgs], dim=2)
-        groups = torch.zeros(B, F_ + k, dtype=torch.long)
-        groups[:, F_:] = torch.arange(1, k + 1)
-        batch["frame_groups"] = groups
-        return batch
 
     # -- one step -------------------------------------------------------------------------
     def train_step(self) -> tuple[float, float]:
@@ -252,41 +166,37 @@ class Trainer:
             torch.manual_seed(_mix(t.seed, step, micro, self.rank, 2))  # dropout
             batch = self.batch(step, micro)
             sync = contextlib.nullcontext()
-            if self.ddp is not None and micro < t.grad_accum - 1:
-                sync = self.ddp.no_sync()
+            if micro < t.grad_accum - 1:
+                sync = self.dist.no_sync(self.net)
             with sync:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.bf16):
                     loss = self.task.loss(self.net, batch, g, step)
                 (loss / t.grad_accum).backward()
             total += loss.item() / t.grad_accum
-        if t.grad_clip:
-            gn = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip))
-        else:
-            gn = float(torch.norm(torch.stack([p.grad.norm() for p in self.model.parameters()
-                                               if p.grad is not None])))
+        gn = self.dist.clip_grad_norm(self.model, t.grad_clip)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         self.ema.update(self.model, step)
         self.extra_logs = self.task.after_step(step)
         self.step += 1
-        if self.distributed:
-            l = torch.tensor([total], device=self.device)
-            dist.all_reduce(l)
-            total = l.item() / self.world
-        return total, gn
+        return self.dist.mean(total), gn
 
     # -- checkpoints ----------------------------------------------------------------------
     def save(self) -> Path | None:
+        """Write a checkpoint (rank 0; with FSDP every rank takes part in gathering it)."""
+        weights = self.dist.full_state(self.model)
+        ema = self.dist.full_state(self.ema.shadow)
+        opt_state = self.dist.full_optimizer_state(self.model, self.opt)
         if self.rank != 0:
             return None
-        self.task.before_save(self)
+        self.task.on_checkpoint(ema, self.batch)
         state = {"step": self.step, "seed": self.cfg.train.seed, "world_size": self.world,
                  "time": time.time()}
         return save_checkpoint(self.out / "checkpoints", self.step, model=self.model,
-                               ema_state=self.ema.state_dict(), optimizer=self.opt,
+                               weights=weights, ema_state=ema, optimizer=opt_state,
                                trainer_state=state, pipeline=to_dict(self.cfg),
                                keep=self.cfg.train.keep_checkpoints,
-                               submodels={"autoencoder": self.autoencoder} if self.autoencoder else None,
+                               submodels=self.task.submodels(),
                                task_tensors=self.task.state_tensors())
 
     def resume(self, path: str | Path | None = None) -> bool:
@@ -295,10 +205,11 @@ class Trainer:
         if p is None:
             return False
         ck = load_checkpoint(p)
-        self.model.load_state_dict(ck["raw"])
-        for k, v in ck["ema"].items():
-            self.ema.shadow[k].copy_(v)
-        optimizer_from_tensors(self.opt, ck["optimizer"], ck["state"]["optimizer"])
+        self.dist.load_full_state(self.model, ck["raw"])
+        self.dist.copy_full_state(self.ema.shadow, ck["ema"])
+        self.dist.load_full_optimizer_state(
+            self.model, self.opt, optimizer_state_from_tensors(ck["optimizer"],
+                                                               ck["state"]["optimizer"]))
         if ck.get("task"):
             self.task.load_state_tensors(ck["task"])
         self.step = int(ck["state"]["step"])
@@ -378,6 +289,5 @@ class Trainer:
         bar.close()
         if self._tb:
             self._tb.flush()
-        if self.distributed:  # no rank leaves (tearing down gloo) while rank 0 still writes
-            dist.barrier()
+        self.dist.barrier()  # no rank leaves (tearing down gloo) while rank 0 still writes
         return TrainResult(self.step, losses, ckpt)

@@ -1,0 +1,62 @@
+"""The ``vidiff`` command line: train, sample, eval, long, autoencode, encode-latents, export,
+demo; one module a command, listed in :data:`COMMANDS`.
+
+Errors a user can cause (bad arguments, config keys, missing or unreadable files) print one line
+``vidiff: error: ...`` and exit with status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .autoencode import Autoencode
+from .base import CLIError, Command
+from .demo import DEMO_CHECKPOINT, Demo
+from .encode_latents import EncodeLatents
+from .evaluate import Evaluate
+from .export import Export
+from .long import Long
+from .sample import Sample
+from .train import Train
+
+__all__ = ["main", "build_parser", "COMMANDS", "CLIError", "Command", "DEMO_CHECKPOINT"]
+
+#: the subcommands, in the order ``vidiff --help`` lists them
+COMMANDS: list[type[Command]] = [Train, Sample, Evaluate, Long, Autoencode, EncodeLatents,
+                                 Export, Demo]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidiff", description="Video diffusion models: train, "
+                                "sample, evaluate.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version="vidiff 0.1.0")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        cmd = command()
+        cp = sub.add_parser(cmd.name, help=cmd.help)
+        cmd.add_arguments(cp)
+        cp.set_defaults(func=cmd.run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return a.func(a)
+    except KeyboardInterrupt:
+        print("vidiff: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line for the user's mistakes, tracebacks with --debug
+        from ..config import ConfigError
+        from ..data.video_io import VideoReadError
+
+        if a.debug or not isinstance(e, (CLIError, ConfigError, VideoReadError, ValueError,
+                                         FileNotFoundError)):
+            raise
+        print(f"vidiff: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,61 @@
+"""``vidiff sample``: sample videos from a checkpoint and write them for viewing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from .args import GUIDANCE, SAMPLING, add_options, positive, sampling_kwargs
+from .base import CLIError, Command, load_pipeline
+
+
+class Sample(Command):
+    name = "sample"
+    help = "sample videos from a checkpoint"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("checkpoint")
+        p.add_argument("--num-frames", type=positive("--num-frames"))
+        add_options(p, "--num-videos", *SAMPLING, num_videos={"default": 4})
+        p.add_argument("--eta", type=float, help="ddim: 0 deterministic, 1 ancestral-like")
+        p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                       help="sampler option: gamma (ancestral, pc), delta, corrector_steps (pc)")
+        add_options(p, *GUIDANCE,
+                    guidance_scale={"help": "classifier-free guidance (default: the checkpoint's)"})
+        p.add_argument("--class-label", type=int, help="class-conditional models; default: random")
+        add_options(p, "--seed", "--fps", "--device")
+        p.add_argument("--out", default="out.mp4",
+                       help="output .mp4/.gif (+ gif and contact sheet)")
+        p.add_argument("--quiet", action="store_true")
+
+    def run(self, a: argparse.Namespace) -> int:
+        import torch
+
+        from ..data.video_io import write_sample_outputs
+
+        pipe = load_pipeline(a.checkpoint, a.device, a.guide)
+        g = torch.Generator().manual_seed(a.seed)
+        kw = sampler_options(a)
+        t0 = time.perf_counter()
+        vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames,
+                    class_labels=a.class_label, generator=g, progress=not a.quiet,
+                    **sampling_kwargs(a), **kw)
+        dt = time.perf_counter() - t0
+        files = write_sample_outputs(list(vids), a.out, a.fps)
+        print(json.dumps({"seconds": round(dt, 2), **files}))
+        return 0
+
+
+def sampler_options(a: argparse.Namespace) -> dict:
+    """``--eta`` and the ``--opt KEY=NUMBER`` sampler options as keyword arguments."""
+    kw = {}
+    if a.eta is not None:
+        kw["eta"] = a.eta
+    for item in a.opt:
+        k, _, v = item.partition("=")
+        try:
+            kw[k.strip()] = int(v) if k.strip() == "corrector_steps" else float(v)
+        except ValueError:
+            raise CLIError(f"--opt {item!r}: expected KEY=NUMBER")
+    return kw

@@ -1,0 +1,12 @@
+"""Condition encoders: turn what a user or a batch gives (class labels, fps; text next) into the
+keyword conditioning a model declares it accepts (``model.accepted_conditions``).
+
+Each encoder is an :data:`~vidiff.registry.ENCODERS` entry named after the keyword it feeds;
+pipelines and the diffusion task loop over the registry, so a new condition is a new entry,
+never a new branch in shared code.
+"""
+
+from .base import ConditionEncoder, model_conditions
+from .labels import ClassLabelEncoder, FpsEncoder
+
+__all__ = ["ConditionEncoder", "model_conditions", "ClassLabelEncoder", "FpsEncoder"]

@@ -1,0 +1,41 @@
+"""The condition-encoder interface (see :mod:`vidiff.conditioning`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ConditionEncoder", "model_conditions"]
+
+
+def model_conditions(model: nn.Module) -> frozenset[str]:
+    """The keyword conditions ``model`` declares (``accepted_conditions``; none if it has no such
+    attribute, e.g. a plain function)."""
+    return frozenset(getattr(model, "accepted_conditions", ()))
+
+
+class ConditionEncoder:
+    """Feeds the model keyword :attr:`key`.
+
+    * :meth:`for_sampling` - from a pipeline's arguments: ``(cond, uncond)`` values for the
+      conditional and the unconditional (classifier-free guidance) branch, or ``None`` when the
+      user gave nothing and nothing is needed;
+    * :meth:`for_training` - from a batch: the value for the loss (with condition dropout where
+      the encoder supports guidance), or ``None`` when the batch has none.
+
+    ``guides``: whether the encoder is a condition classifier-free guidance can guide towards.
+    """
+
+    key: str = ""
+    guides: bool = False
+
+    def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
+                     device: torch.device, generator: torch.Generator | None,
+                     guidance_scale: float, defaults: Any) -> tuple[Tensor, Tensor] | None:
+        raise NotImplementedError
+
+    def for_training(self, model: nn.Module, batch: dict, *, device: torch.device,
+                     generator: torch.Generator, drop_prob: float) -> Tensor | None:
+        raise NotImplementedError

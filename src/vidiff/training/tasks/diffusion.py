@@ -1,0 +1,149 @@
+"""Training a denoiser: the denoising loss of any model in pixel or latent space.
+
+Class-label dropout for classifier-free guidance and the other conditions come from the
+condition encoders (:mod:`vidiff.conditioning`) the model declares; joint image-video frame
+groups; the frame-mask mix of frame-conditioned training (LVDM); a frozen autoencoder in front
+of the denoiser for latent diffusion, carried by every checkpoint as its ``autoencoder``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...conditioning import model_conditions
+from ...data.datasets import ImageFolderDataset
+from ...data.joint import JointImages
+from ...diffusion import build_schedule, diffusion_loss
+from ...diffusion.masks import sample_frame_masks
+from ...models.autoencoder import Autoencoder
+from ...models.modeling import ModelMixin, load_model
+from ...registry import DATASETS, ENCODERS, TASKS
+from ..checkpoint import resolve_checkpoint
+from .base import Task
+
+__all__ = ["DiffusionTask"]
+
+log = logging.getLogger(__name__)
+
+
+@TASKS.register("diffusion")
+class DiffusionTask(Task):
+    """The weighted denoising loss (:func:`~vidiff.diffusion.diffusion_loss`) of the model.
+
+    With ``cfg.autoencoder`` (a trained autoencoder directory) the model learns the
+    autoencoder's scaled latents: pixel batches are encoded on the fly, cached latents
+    (``data.kind: latents``) are only scaled.
+    """
+
+    def __init__(self, cfg, device: torch.device, model: ModelMixin | None = None):
+        super().__init__(cfg, device, model)
+        self.schedule = build_schedule(cfg.diffusion.schedule)
+        self.autoencoder: Autoencoder | None = None
+        if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
+            ae = load_model(resolve_checkpoint(cfg.autoencoder), map_location="cpu")
+            self.autoencoder = ae.to(device).eval().requires_grad_(False)
+        self.joint: JointImages | None = None
+        self._record_sample_shape()
+
+    def _record_sample_shape(self) -> None:
+        """Write the clip the model learns (in its own space) into its config, where pipelines
+        read their output shape from, unless the recipe set it."""
+        c = self.model.config
+        frames, size = self.cfg.data.clip_shape()
+        ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
+        if getattr(c, "sample_size", 0) is None:
+            c.sample_size = size // fs
+        if getattr(c, "num_frames", 0) is None:
+            c.num_frames = frames // ft
+
+    # -- data -------------------------------------------------------------------------------
+    def build_dataset(self, seed: int):
+        d = self.cfg.data
+        ds = DATASETS.get(d.kind)(d, seed)
+        if getattr(ds, "meta", None) and hasattr(d, "cache_source"):
+            d.cache_source = ds.meta  # a latent cache: checkpoints then know their data
+        if d.joint_images:
+            images = ImageFolderDataset(d.image_path, d.size, d.on_error) if d.image_path \
+                else None
+            size = (ds.meta or {}).get("size") if getattr(ds, "meta", None) else None
+            self.joint = JointImages(ds, d.joint_images, self.cfg.train.seed, images,
+                                     self._encode_image if self.autoencoder else None, size)
+        return ds
+
+    def prepare_batch(self, batch: dict, n0: int) -> dict:
+        return self.joint.append(batch, n0) if self.joint is not None else batch
+
+    @torch.no_grad()
+    def _encode_image(self, img: Tensor) -> Tensor:
+        """One image ``(C, H, W)`` -> one unscaled latent frame ``(c, h, w)`` (the image held
+        for ``f_t`` frames)."""
+        ft = self.autoencoder.factors[0]
+        clip = img[None, :, None].expand(1, -1, ft, -1, -1).to(self.device).float()
+        return self.autoencoder.latents(clip, scaled=False)[0, :, 0].cpu()
+
+    @torch.no_grad()
+    def _latents(self, batch: dict) -> Tensor:
+        """Pixel clips -> scaled latents; appended joint images are encoded one by one."""
+        x = batch["video"].to(self.device).float()
+        k = self.cfg.data.joint_images if "frame_groups" in batch else 0
+        with torch.autocast(self.device.type, enabled=False):
+            z = self.autoencoder.latents(x[:, :, :x.shape[2] - k])
+            if k:
+                imgs = [self._encode_image(x[b, :, -k + j]).to(self.device)
+                        for b in range(x.shape[0]) for j in range(k)]
+                zi = torch.stack(imgs).reshape(x.shape[0], k, z.shape[1], *z.shape[3:])
+                z = torch.cat([z, zi.permute(0, 2, 1, 3, 4) * self.autoencoder.scale_factor], 2)
+                groups = torch.zeros(x.shape[0], z.shape[2], dtype=torch.long)
+                groups[:, -k:] = torch.arange(1, k + 1)
+                batch["frame_groups"] = groups
+        return z
+
+    # -- loss -------------------------------------------------------------------------------
+    def _cond(self, batch: dict, g: torch.Generator) -> dict[str, Any]:
+        accepted = model_conditions(self.model)
+        cond: dict[str, Any] = {}
+        for name, enc_cls in ENCODERS.items():
+            if name in accepted:
+                v = enc_cls().for_training(self.model, batch, device=self.device, generator=g,
+                                           drop_prob=self.cfg.diffusion.cond_drop_prob)
+                if v is not None:
+                    cond[name] = v
+        if "frame_groups" in batch and "frame_groups" in accepted:
+            cond["frame_groups"] = batch["frame_groups"].to(self.device)
+        return cond
+
+    def loss(self, net: nn.Module, batch: dict, g: torch.Generator, step: int) -> Tensor:
+        dc = self.cfg.diffusion
+        if "latents" in batch:  # a latent cache: encoded once, scaled here
+            if self.autoencoder is None:
+                raise ValueError("training on cached latents needs `autoencoder:` in the recipe "
+                                 "(its scale factor, and the decoder the checkpoint carries)")
+            x0 = batch["latents"].to(self.device) * self.autoencoder.scale_factor
+        elif self.autoencoder is not None:
+            x0 = self._latents(batch)
+        else:
+            x0 = batch["video"].to(self.device)
+        cond = self._cond(batch, g)
+        given, cond_t = None, 0.0
+        if dc.frame_masks.active:  # frame-conditioned training (prediction, interpolation, ...)
+            k = self.cfg.data.joint_images
+            B = x0.shape[0]
+            given, cond_t = sample_frame_masks(dc.frame_masks, B, x0.shape[2] - k, g)
+            if k:  # appended images are never given
+                given = torch.cat([given, torch.zeros(B, k, dtype=torch.bool)], dim=1)
+            given, cond_t = given.to(self.device), cond_t.to(self.device)
+            if "frame_mask" in model_conditions(self.model):
+                cond["frame_mask"] = given
+        tt = self.schedule.sample_t((x0.shape[0],), generator=g).to(self.device)
+        noise = torch.randn(x0.shape, generator=g).to(self.device)
+        return diffusion_loss(net, self.schedule, x0, prediction=dc.prediction,
+                              weighting=dc.weighting, snr_gamma=dc.snr_gamma,
+                              snr_floor=dc.snr_floor, t=tt, noise=noise,
+                              given=given, cond_t=cond_t, **cond)
+
+    def submodels(self) -> dict[str, ModelMixin]:
+        return {"autoencoder": self.autoencoder} if self.autoencoder is not None else {}
