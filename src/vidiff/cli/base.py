@@ -28,12 +28,13 @@ class Command:
 
 
 def load_pipeline(path: str, device: str, guide: str | None = None, key: str | None = None):
-    """A :class:`~vidiff.pipelines.VideoDiffusionPipeline` from a checkpoint, with an autoguidance
-    model and a key-frame model attached when given."""
-    from ..pipelines import VideoDiffusionPipeline
+    """The pipeline a checkpoint's manifest names (a :data:`~vidiff.registry.PIPELINES` entry;
+    :class:`~vidiff.pipelines.VideoDiffusionPipeline` for a folder without one), with an
+    autoguidance model and a key-frame model attached when given."""
+    from ..pipelines import DiffusionPipeline
 
     try:
-        pipe = VideoDiffusionPipeline.from_pretrained(path, device=device)
+        pipe = DiffusionPipeline.from_pretrained(path, device=device)
         if guide:
             pipe.attach_guide(guide)
         if key:
@@ -44,21 +45,27 @@ def load_pipeline(path: str, device: str, guide: str | None = None, key: str | N
 
 
 def load_autoencoder(path: str):
-    """The :class:`~vidiff.models.VideoAutoencoder` of a checkpoint, in eval mode."""
-    from ..models import VideoAutoencoder, load_model
-    from ..training.checkpoint import resolve_checkpoint
+    """The :class:`~vidiff.models.Autoencoder` of a checkpoint - an autoencoder folder, or a
+    pipeline whose ``autoencoder`` component it is - in eval mode."""
+    from ..models import Autoencoder, load_model
+    from ..training.checkpoint import read_model_index, resolve_checkpoint
 
     try:
-        ae = load_model(resolve_checkpoint(path))
+        d = resolve_checkpoint(path)
+        ae = load_model(d)
+        spec = read_model_index(d).get("autoencoder")
+        if not isinstance(ae, Autoencoder) and spec is not None:
+            ae = load_model(d / spec[1])  # a latent pipeline: its autoencoder component
     except FileNotFoundError as e:
         raise CLIError(str(e)) from e
-    if not isinstance(ae, VideoAutoencoder):
-        raise CLIError(f"{path} holds a {type(ae).__name__}, not a VideoAutoencoder")
+    if not isinstance(ae, Autoencoder):
+        raise CLIError(f"{path} holds a {type(ae).__name__}, not an autoencoder (train one "
+                       "with `task: autoencoder`)")
     return ae.eval()
 
 
 def random_labels(pipe, n: int, generator):
     """Labels for a class-conditional checkpoint (drawn uniformly), else None."""
-    if getattr(pipe.model.config, "num_classes", None) is None:
+    if pipe.model.num_classes is None:
         return None
     return pipe.random_class_labels(n, generator)

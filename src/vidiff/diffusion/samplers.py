@@ -56,9 +56,15 @@ def _done(s: float | list[float]) -> bool:
     return max(s) <= 0 if isinstance(s, list) else s <= 0
 
 
-def _moving(ss: Tensor, z: Tensor) -> Tensor | float:
-    """1 where a frame still has noise to draw after the step (``s > 0``), for per-frame grids."""
-    return expand_like((ss > 0).to(z.dtype), z) if ss.ndim == 2 else 1.0
+def _moving(tt: Tensor, ss: Tensor, z: Tensor) -> Tensor | float:
+    """Per-frame grids: 1 where a frame moves in this step and still has noise to draw after it
+    (``0 < s < t``), else 0; 1 for a plain grid."""
+    return expand_like(((ss > 0) & (ss < tt)).to(z.dtype), z) if ss.ndim == 2 else 1.0
+
+
+def _keep_still(tt: Tensor, ss: Tensor, z: Tensor, z_s: Tensor) -> Tensor:
+    """Per-frame grids: frames whose time does not change in this step keep ``z`` exactly."""
+    return z_s if ss.ndim == 1 else torch.where(expand_like(ss == tt, z), z, z_s)
 
 
 def posterior(schedule: NoiseSchedule, z: Tensor, x0: Tensor, t: Tensor, s: Tensor
@@ -101,7 +107,8 @@ def _ancestral_step(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, tt: 
     if ss.ndim == 1 and float(ss[0]) <= 0:
         return mean, x0
     var = var_post.clamp_min(1e-20) ** (1 - gamma) * var_fwd.clamp_min(1e-20) ** gamma
-    return mean + _moving(ss, z) * var.sqrt() * _noise(z, generator), x0
+    z_s = mean + _moving(tt, ss, z) * var.sqrt() * _noise(z, generator)
+    return _keep_still(tt, ss, z, z_s), x0
 
 
 def _report(callback: Callback | None, i: int, tt: Tensor, z: Tensor, x0: Tensor) -> None:
@@ -154,7 +161,7 @@ def sample_ddim(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tens
         a_t, s_t = schedule.alpha_sigma(tt)
         eps = eps_from_x0(z, x0, a_t, s_t)
         if _done(s):
-            z = x0
+            z = _keep_still(tt, ss, z, x0)
             _report(callback, i, tt, z, x0)
             continue
         _, var_post, _ = posterior(schedule, z, x0, tt, ss)
@@ -163,7 +170,7 @@ def sample_ddim(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tens
         z_s = a_s * x0 + (s_s ** 2 - c2).clamp_min(0).sqrt() * eps
         if eta > 0:
             z_s = z_s + c2.sqrt() * _noise(z, generator)
-        z = z_s if ss.ndim == 1 else torch.where(expand_like(ss == tt, z), z, z_s)
+        z = _keep_still(tt, ss, z, z_s)
         _report(callback, i, tt, z, x0)
     return z
 
@@ -181,7 +188,7 @@ def sample_pc(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tensor
         z, x0 = _ancestral_step(denoiser, schedule, z, tt, ss, gamma, generator)
         if not _done(s):
             a_s, s_s = schedule.alpha_sigma(ss)
-            sig = expand_like(s_s, z) * _moving(ss, z)
+            sig = expand_like(s_s, z) * _moving(tt, ss, z)
             for _ in range(corrector_steps):
                 eps = eps_from_x0(z, denoiser(z, ss), a_s, s_s)
                 z = z - 0.5 * delta * sig * eps + math.sqrt(delta) * sig * _noise(z, generator)
@@ -207,7 +214,7 @@ def sample_dpmpp_2m(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: 
         tt, ss = _bt(t, z), _bt(s, z)
         x0 = denoiser(z, tt)
         if _done(s):
-            z = x0
+            z = _keep_still(tt, ss, z, x0)
         elif ss.ndim == 1:
             lam_t, lam_s = _half_log_snr(schedule, tt).item(), _half_log_snr(schedule, ss).item()
             h = lam_s - lam_t  # log(alpha/sigma) increases as t decreases
@@ -245,7 +252,7 @@ def _dpmpp_2m_frames(schedule: NoiseSchedule, z: Tensor, x0: Tensor, x0_prev: Te
     ratio = expand_like(s_s, z) / expand_like(s_t, z).clamp_min(1e-20)
     z_s = ratio * z - expand_like(a_s, z) * torch.expm1(-hz) * d
     z_s = torch.where(expand_like(ss <= 0, z), x0, z_s)
-    return torch.where(expand_like(ss == tt, z), z, z_s), h
+    return _keep_still(tt, ss, z, z_s), h
 
 
 for _name, _fn in (("ddpm", sample_ddpm), ("ancestral", sample_ancestral), ("ddim", sample_ddim),

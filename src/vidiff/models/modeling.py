@@ -64,8 +64,12 @@ class ModelMixin(nn.Module):
         if dtype is not None:
             sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
         atomic_write(d / WEIGHTS_NAME, lambda p: save_file(sd, str(p)))
+        self.save_config(d)
+
+    def save_config(self, directory: str | os.PathLike) -> None:
+        """Write ``config.json`` alone (atomically)."""
         text = json.dumps(self.config_dict(), indent=2)
-        atomic_write(d / CONFIG_NAME, lambda p: Path(p).write_text(text))
+        atomic_write(Path(directory) / CONFIG_NAME, lambda p: Path(p).write_text(text))
 
     @classmethod
     def from_config(cls, config: dict[str, Any]):

@@ -29,28 +29,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import __version__
+from .. import __version__  # set before vidiff imports its modules
 from ..config import ExperimentConfig, from_dict, to_dict
 from ..data.video_io import to_uint8
 from ..models.modeling import load_model
 from ..registry import PIPELINES
-from ..training.checkpoint import resolve_checkpoint
+from ..training.checkpoint import MODEL_INDEX, read_model_index, resolve_checkpoint
 
 __all__ = ["DiffusionPipeline", "MODEL_INDEX", "read_model_index"]
-
-MODEL_INDEX = "model_index.json"
-#: the sub-folders a manifest-less folder may have, and what they hold
-_LEGACY = {"autoencoder": "model", "guide": "model", "key": "pipeline"}
-
-
-def read_model_index(d: Path) -> dict[str, Any]:
-    """The manifest of pipeline folder ``d`` (inferred for a folder written without one)."""
-    if (d / MODEL_INDEX).is_file():
-        return json.loads((d / MODEL_INDEX).read_text())
-    index: dict[str, Any] = {"denoiser": ["model", "."]}
-    index.update({n: [kind, n] for n, kind in _LEGACY.items() if (d / n).is_dir()})
-    return index
-
 
 class DiffusionPipeline:
     """Named components, the recipe, and what every pipeline does with them.
@@ -136,7 +122,8 @@ class DiffusionPipeline:
         pipeline leaves out what it shares with its parent)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        index: dict[str, Any] = {"_class_name": type(self).__name__, "_vidiff_version": __version__}
+        index: dict[str, Any] = {"_class_name": type(self).__name__,
+                                 "_vidiff_version": __version__}
         for name, c in self.components.items():
             folder = "." if name == "denoiser" else name
             if folder != "." and (d / folder).is_dir():  # a stale component of an earlier save

@@ -26,8 +26,30 @@ from safetensors.torch import load_file, save_file
 
 from ..models.modeling import atomic_write
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_to_tensors",
+MODEL_INDEX = "model_index.json"
+#: the sub-folders a pipeline folder written without a manifest may have, and what they hold
+_LEGACY_COMPONENTS = {"autoencoder": "model", "guide": "model", "key": "pipeline"}
+
+__all__ = ["MODEL_INDEX", "read_model_index", "model_index", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_to_tensors",
            "optimizer_from_tensors", "optimizer_state_from_tensors", "resolve_checkpoint", "shipped_checkpoints"]
+
+
+def read_model_index(d: Path) -> dict[str, Any]:
+    """The component manifest of pipeline folder ``d`` (see :mod:`vidiff.pipelines.base`),
+    inferred from the sub-folders present for a folder written without one."""
+    d = Path(d)
+    if (d / MODEL_INDEX).is_file():
+        return json.loads((d / MODEL_INDEX).read_text())
+    index: dict[str, Any] = {"denoiser": ["model", "."]}
+    index.update({n: [kind, n] for n, kind in _LEGACY_COMPONENTS.items() if (d / n).is_dir()})
+    return index
+
+
+def model_index(pipeline_class: str, submodels: dict | None = None) -> dict[str, Any]:
+    """The manifest of a training checkpoint: the trained model as ``denoiser`` at the top,
+    each sub-model in its folder."""
+    return {"_class_name": pipeline_class, "denoiser": ["model", "."],
+            **{name: ["model", name] for name in (submodels or {})}}
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer | dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -65,7 +87,8 @@ def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, 
                     optimizer: torch.optim.Optimizer | dict, trainer_state: dict, pipeline: dict,
                     weights: dict[str, torch.Tensor] | None = None,
                     keep: int = 2, submodels: dict | None = None,
-                    task_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+                    task_tensors: dict[str, torch.Tensor] | None = None,
+                    pipeline_class: str | None = None) -> Path:
     """Write checkpoint ``root/step_{step:06d}`` atomically and point ``root/latest`` at it.
 
     ``model`` writes the EMA weights ``ema_state`` as the loadable model; ``weights`` are the
@@ -91,6 +114,9 @@ def save_checkpoint(root: str | Path, step: int, *, model, ema_state: dict[str, 
                   str(tmp / "task.safetensors"))
     for sub_name, sub in (submodels or {}).items():  # e.g. a latent model's frozen autoencoder
         sub.save_pretrained(tmp / sub_name)
+    if pipeline_class:
+        (tmp / MODEL_INDEX).write_text(json.dumps(model_index(pipeline_class, submodels),
+                                                  indent=2))
     for f in tmp.rglob("*"):
         if f.is_dir():
             continue

@@ -30,6 +30,14 @@ def _full(v: Any) -> Any:
     return v.full_tensor() if isinstance(v, DTensor) else v
 
 
+def _callable_parts(module: nn.Module) -> list[nn.Module]:
+    """``module`` if it has a ``forward``, else the outermost descendants that do (FSDP2 hooks
+    ``forward``, so a ``ModuleDict`` block is sharded as the group of modules it holds)."""
+    if type(module).forward is not nn.Module.forward:
+        return [module]
+    return [m for child in module.children() for m in _callable_parts(child)]
+
+
 def _like(full: Tensor, ref: Any) -> Tensor:
     """``full`` laid out like ``ref`` (sharded when ``ref`` is a DTensor)."""
     if isinstance(ref, DTensor):
@@ -77,7 +85,9 @@ class Distributed:
         for child in model.children():
             if isinstance(child, nn.ModuleList):
                 for unit in child:
-                    fully_shard(unit, mesh=mesh)
+                    parts = _callable_parts(unit)
+                    if parts:  # one communication group per block
+                        fully_shard(parts if len(parts) > 1 else parts[0], mesh=mesh)
         fully_shard(model, mesh=mesh)
         return model
 

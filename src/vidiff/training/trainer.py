@@ -197,7 +197,8 @@ class Trainer:
                                trainer_state=state, pipeline=to_dict(self.cfg),
                                keep=self.cfg.train.keep_checkpoints,
                                submodels=self.task.submodels(),
-                               task_tensors=self.task.state_tensors())
+                               task_tensors=self.task.state_tensors(),
+                               pipeline_class=self.task.pipeline_class)
 
     def resume(self, path: str | Path | None = None) -> bool:
         """Load ``path`` (or ``out_dir/checkpoints/latest``); False if there is none."""

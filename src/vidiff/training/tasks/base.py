@@ -39,6 +39,9 @@ class Task:
     config_key: ClassVar[str | None] = None
     #: the dataclass of that section
     config_class: ClassVar[type | None] = None
+    #: the :data:`~vidiff.registry.PIPELINES` entry a checkpoint of this task loads as
+    #: (``None``: the checkpoint is a plain model folder, e.g. an autoencoder)
+    pipeline_class: ClassVar[str | None] = None
 
     def __init__(self, cfg, device: torch.device, model: ModelMixin | None = None):
         self.cfg, self.device = cfg, device

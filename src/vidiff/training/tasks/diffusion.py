@@ -39,6 +39,8 @@ class DiffusionTask(Task):
     (``data.kind: latents``) are only scaled.
     """
 
+    pipeline_class = "VideoDiffusionPipeline"
+
     def __init__(self, cfg, device: torch.device, model: ModelMixin | None = None):
         super().__init__(cfg, device, model)
         self.schedule = build_schedule(cfg.diffusion.schedule)
