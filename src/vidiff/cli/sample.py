@@ -36,7 +36,7 @@ class Sample(Command):
 
         pipe = load_pipeline(a.checkpoint, a.device, a.guide)
         g = torch.Generator().manual_seed(a.seed)
-        kw = sampler_options(a)
+        kw = sampler_options(a, a.sampler or pipe.experiment.sample.sampler)
         t0 = time.perf_counter()
         vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames,
                     class_labels=a.class_label, generator=g, progress=not a.quiet,
@@ -47,15 +47,21 @@ class Sample(Command):
         return 0
 
 
-def sampler_options(a: argparse.Namespace) -> dict:
-    """``--eta`` and the ``--opt KEY=NUMBER`` sampler options as keyword arguments."""
+def sampler_options(a: argparse.Namespace, sampler: str) -> dict:
+    """``--eta`` and the ``--opt KEY=NUMBER`` options of ``sampler`` as keyword arguments, each
+    of the type of its default in the sampler's signature (unknown keys are left for the
+    pipeline's one-line error)."""
+    from ..diffusion import sampler_options as options_of
+
+    defaults = options_of(sampler)
     kw = {}
     if a.eta is not None:
         kw["eta"] = a.eta
     for item in a.opt:
         k, _, v = item.partition("=")
+        k = k.strip()
         try:
-            kw[k.strip()] = int(v) if k.strip() == "corrector_steps" else float(v)
+            kw[k] = type(defaults.get(k, 0.0))(v)
         except ValueError:
             raise CLIError(f"--opt {item!r}: expected KEY=NUMBER")
     return kw
