@@ -5,8 +5,7 @@ of VDM, Make-A-Video, LVDM, LaMD and Tora are configurations of. Layout everywhe
 videos ``(B, C, F, H, W)`` in ``[-1, 1]``; ``uint8 (F, H, W, 3)`` at the file boundary.
 """
 
-__version__ = "0.1.0"
-
+from .version import __version__  # noqa: E402
 from .config import ExperimentConfig, load_config  # noqa: E402
 from .data.video_io import export_to_gif, export_to_video, read_video, write_video  # noqa: E402
 from .models import UNet3D, UNet3DConfig, load_model  # noqa: E402

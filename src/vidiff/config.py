@@ -79,6 +79,8 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    """The loop: run folder, steps, batch, optimiser, EMA, precision, distribution, logging."""
+
     out_dir: str = "runs/experiment"
     steps: int = 1000
     #: fine-tune: start from this checkpoint's (EMA) weights; parameters it lacks (a new class
@@ -111,10 +113,12 @@ class TrainConfig:
 
 @dataclass
 class SampleConfig:
+    """Sampling defaults a checkpoint carries (``vidiff export`` sets them)."""
+
+    guidance_scale: float = 0.0
     sampler: str = "ddim"
     steps: int = 50
     num_frames: int | None = None
-    guidance_scale: float = 0.0
     #: autoguidance weight, used when the checkpoint carries a guide model (``guide/``)
     autoguidance_scale: float = 0.0
     #: autoguide only at noise levels lo < t <= hi (None: at every step)

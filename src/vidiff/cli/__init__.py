@@ -20,6 +20,7 @@ from .export import Export
 from .long import Long
 from .sample import Sample
 from .train import Train
+from ..version import __version__
 
 __all__ = ["main", "build_parser", "COMMANDS", "CLIError", "Command", "DEMO_CHECKPOINT"]
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidiff", description="Video diffusion models: train, "
                                 "sample, evaluate.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--version", action="version", version="vidiff 0.1.0")
+    p.add_argument("--version", action="version", version=f"vidiff {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         cmd = command()

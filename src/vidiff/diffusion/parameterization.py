@@ -59,28 +59,22 @@ def v_from(x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
 def target_of(kind: str, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """The regression target of a parameterisation."""
     _check(kind)
-    if kind == "eps":
-        return eps
-    if kind == "x0":
-        return x0
-    return v_from(x0, eps, alpha, sigma)
+    if kind == "v":
+        return v_from(x0, eps, alpha, sigma)
+    return eps if kind == "eps" else x0
 
 
 def to_x0(kind: str, out: Tensor, z: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """Turn a network output of parameterisation ``kind`` into ``x0_hat``."""
     _check(kind)
-    if kind == "x0":
-        return out
-    if kind == "eps":
-        return x0_from_eps(z, out, alpha, sigma)
-    return expand_like(alpha, z) * z - expand_like(sigma, z) * out
+    if kind == "v":
+        return expand_like(alpha, z) * z - expand_like(sigma, z) * out
+    return out if kind == "x0" else x0_from_eps(z, out, alpha, sigma)
 
 
 def to_eps(kind: str, out: Tensor, z: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """Turn a network output of parameterisation ``kind`` into ``eps_hat``."""
     _check(kind)
-    if kind == "eps":
-        return out
-    if kind == "x0":
-        return eps_from_x0(z, out, alpha, sigma)
-    return expand_like(sigma, z) * z + expand_like(alpha, z) * out
+    if kind == "v":
+        return expand_like(sigma, z) * z + expand_like(alpha, z) * out
+    return out if kind == "eps" else eps_from_x0(z, out, alpha, sigma)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..data.latents import cache_source
 from ..data.moving_shapes import MovingShapesConfig, generate_clip
 from .metrics import evaluate_videos
 
@@ -35,8 +36,6 @@ def moving_shapes_config(experiment=None, size: int | None = None,
     or was not encoded from Moving Shapes."""
     cfg = experiment.data.moving_shapes if experiment is not None else MovingShapesConfig()
     if experiment is not None and experiment.data.kind == "latents":  # a cache of Moving Shapes
-        from ..data.latents import cache_source
-
         d = experiment.data
         try:
             ms = cache_source(d).get("moving_shapes")

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import __version__  # set before vidiff imports its modules
 from ..config import ExperimentConfig, from_dict, to_dict
 from ..data.video_io import to_uint8
 from ..models.modeling import load_model
 from ..registry import PIPELINES
+from ..version import __version__
 from ..training.checkpoint import MODEL_INDEX, read_model_index, resolve_checkpoint
 
 __all__ = ["DiffusionPipeline", "MODEL_INDEX", "read_model_index"]
