@@ -16,7 +16,7 @@ import yaml
 from .data.moving_shapes import MovingShapesConfig
 from .diffusion.masks import FrameMaskConfig
 from .diffusion.schedules import ScheduleConfig
-from .registry import DATASETS, MODELS, TASKS, RegistryError, check_fields
+from .registry import DATASETS, MODELS, SAMPLERS, TASKS, RegistryError, check_fields
 
 __all__ = ["ConfigError", "DiffusionConfig", "DataConfig", "TrainConfig", "SampleConfig",
            "ExperimentConfig", "load_config", "apply_overrides", "from_dict", "to_dict",
@@ -259,6 +259,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if cfg.diffusion.weighting not in ("uniform", "min_snr"):
         raise ConfigError(f"config.diffusion.weighting: {cfg.diffusion.weighting!r} is not "
                           "uniform or min_snr")
+    if cfg.train.distributed not in ("ddp", "fsdp"):
+        raise ConfigError(f"config.train.distributed: {cfg.train.distributed!r} is not ddp or "
+                          "fsdp")
     if cfg.data.on_error not in ("error", "skip"):
         raise ConfigError("config.data.on_error must be error or skip")
     if "type" not in cfg.model:
@@ -276,5 +279,6 @@ def check_parts(cfg: ExperimentConfig) -> None:
         check_fields(MODELS.get(model.pop("type")).config_class, model, "config.model")
         TASKS.get(cfg.task).settings(cfg)
         DATASETS.get(cfg.data.kind)
+        SAMPLERS.get(cfg.sample.sampler)
     except RegistryError as e:
         raise ConfigError(str(e)) from e

@@ -192,7 +192,8 @@ class Trainer:
         self.task.on_checkpoint(ema, self.batch)
         state = {"step": self.step, "seed": self.cfg.train.seed, "world_size": self.world,
                  "time": time.time()}
-        return save_checkpoint(self.out / "checkpoints", self.step, model=self.model,
+        return save_checkpoint(self.out / "checkpoints", self.step,
+                               model=self.dist.saveable(self.model),
                                weights=weights, ema_state=ema, optimizer=opt_state,
                                trainer_state=state, pipeline=to_dict(self.cfg),
                                keep=self.cfg.train.keep_checkpoints,
