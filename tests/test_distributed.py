@@ -74,18 +74,28 @@ def test_fsdp_follows_ddp(fsdp_run, tmp_path):
     ck_f = latest_checkpoint(fsdp_run / "checkpoints")
     ck_d = latest_checkpoint(tmp_path / "checkpoints")
     for name in ("raw", "model"):
-        f, d = load_file(str(ck_f / f"{name}.safetensors")), load_file(str(ck_d / f"{name}.safetensors"))
+        f = load_file(str(ck_f / f"{name}.safetensors"))
+        d = load_file(str(ck_d / f"{name}.safetensors"))
         assert f.keys() == d.keys()
         diff = torch.cat([(f[k].float() - d[k].float()).flatten() for k in d])
         ref = torch.cat([d[k].float().flatten() for k in d])
         assert diff.norm() < 2e-3 * ref.norm(), (name, (diff.norm() / ref.norm()).item())
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread (restored after): two OpenMP threads on two busy cores can spin-wait
+    a step of this tiny model from 0.1 s to 8 s."""
+    n = torch.get_num_threads()
+    yield "train.num_threads=1"
+    torch.set_num_threads(n)
+
+
 @pytest.mark.slow
-def test_fsdp_checkpoint_resumes_in_one_process(fsdp_run, tmp_path):
+def test_fsdp_checkpoint_resumes_in_one_process(fsdp_run, tmp_path, one_thread):
     shutil.copytree(fsdp_run / "checkpoints", tmp_path / "checkpoints")
     ck = latest_checkpoint(tmp_path / "checkpoints")
-    tr = Trainer(tiny(tmp_path, *RUN))
+    tr = Trainer(tiny(tmp_path, *RUN, one_thread))
     assert tr.world == 1 and tr.resume()
     assert tr.step == 4
     raw, ema = load_file(str(ck / "raw.safetensors")), load_file(str(ck / "model.safetensors"))
@@ -94,9 +104,11 @@ def test_fsdp_checkpoint_resumes_in_one_process(fsdp_run, tmp_path):
         assert torch.equal(v, raw[k]) and torch.equal(tr.ema.shadow[k], ema[k].float()), k
     for i, p in enumerate(tr.model.parameters()):
         st = tr.opt.state[p]
-        assert int(st["step"]) == 4 and torch.equal(st["exp_avg_sq"], moments[f"{i}.exp_avg_sq"])
-    res = Trainer(tiny(tmp_path, *RUN)).fit(steps=6)  # a fresh process: resumes by itself
+        assert int(st["step"]) == 4
+        assert torch.equal(st["exp_avg_sq"], moments[f"{i}.exp_avg_sq"])
+    res = Trainer(tiny(tmp_path, *RUN, one_thread)).fit(steps=6)  # a new trainer resumes itself
     assert res.steps == 6 and len(res.losses) == 2
     assert all(torch.isfinite(torch.tensor(res.losses)))
-    state = json.loads((latest_checkpoint(tmp_path / "checkpoints") / "trainer_state.json").read_text())
+    last = latest_checkpoint(tmp_path / "checkpoints")
+    state = json.loads((last / "trainer_state.json").read_text())
     assert state["step"] == 6 and state["world_size"] == 1

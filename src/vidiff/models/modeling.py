@@ -43,15 +43,22 @@ class ModelMixin(nn.Module):
     num_classes: int | None = None
 
     def __init_subclass__(cls, **kw: Any) -> None:
-        """Every subclass is a :data:`~vidiff.registry.MODELS` entry under its class name."""
+        """Every subclass that sets its own ``config_class`` is a :data:`~vidiff.registry.MODELS`
+        entry under its class name (wrappers made on the fly, such as FSDP2's, are not)."""
         super().__init_subclass__(**kw)
-        MODELS.register(cls.__name__, overwrite=True)(cls)
+        if "config_class" in cls.__dict__:
+            MODELS.register(cls.__name__, overwrite=True)(cls)
+
+    @classmethod
+    def model_class(cls) -> type["ModelMixin"]:
+        """The registered class this model is (itself, or the class a wrapper was made from)."""
+        return next(c for c in cls.__mro__ if "config_class" in c.__dict__)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
     def config_dict(self) -> dict[str, Any]:
-        return {"_class_name": type(self).__name__, **dataclasses.asdict(self.config)}
+        return {"_class_name": self.model_class().__name__, **dataclasses.asdict(self.config)}
 
     def save_pretrained(self, directory: str | os.PathLike, state_dict: dict | None = None,
                         dtype: torch.dtype | None = None) -> None:

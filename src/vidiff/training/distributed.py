@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor, distribute_tensor
 
 __all__ = ["Distributed", "STRATEGIES"]
@@ -94,18 +94,6 @@ class Distributed:
                         fully_shard(parts if len(parts) > 1 else parts[0], mesh=mesh)
         fully_shard(model, mesh=mesh)
         return model
-
-    @staticmethod
-    def saveable(model: nn.Module) -> nn.Module:
-        """``model`` for ``save_pretrained``: a sharded model's class is ``fully_shard``'s
-        ``FSDP<Name>``, which ``config.json`` must not name (no other process could load it);
-        for it, a weightless twin (meta device) of its own class, with its config; save it with
-        a gathered ``state_dict``."""
-        if not isinstance(model, FSDPModule):
-            return model
-        own = next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
-        with torch.device("meta"):
-            return own.from_config(model.config_dict())
 
     @contextlib.contextmanager
     def no_sync(self, net: nn.Module) -> Iterator[None]:

@@ -193,7 +193,7 @@ class Trainer:
         state = {"step": self.step, "seed": self.cfg.train.seed, "world_size": self.world,
                  "time": time.time()}
         return save_checkpoint(self.out / "checkpoints", self.step,
-                               model=self.dist.saveable(self.model),
+                               model=self.model,
                                weights=weights, ema_state=ema, optimizer=opt_state,
                                trainer_state=state, pipeline=to_dict(self.cfg),
                                keep=self.cfg.train.keep_checkpoints,
