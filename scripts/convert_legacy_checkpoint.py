@@ -17,19 +17,18 @@ from vidiff import __version__
 from vidiff.pipelines import MODEL_INDEX, DiffusionPipeline, VideoDiffusionPipeline
 
 
-def convert(pipe: VideoDiffusionPipeline, d: Path, shared: tuple[str, ...] = ()) -> None:
-    c = pipe.model.config
-    c.sample_size, c.num_frames = pipe._model_sample("sample_size", 1), pipe._model_sample(
-        "num_frames", 0)
+def convert(pipe: VideoDiffusionPipeline, d: Path, parent: dict | None = None) -> None:
+    pipe.model.sample_shape = pipe.trained_shape()
     pipe.model.save_config(d)
     index = {"_class_name": type(pipe).__name__, "_vidiff_version": __version__,
              "denoiser": ["model", "."]}
     for name, comp in pipe.components.items():
-        if comp is None or name == "denoiser" or name in shared:
+        if comp is None or name == "denoiser":
             continue
-        if isinstance(comp, DiffusionPipeline):
-            convert(comp, d / name, shared=tuple(n for n in comp.components
-                                                 if comp.components[n] is pipe.components.get(n)))
+        if parent is not None and parent.get(name) is comp:
+            index[name] = ["shared", name]
+        elif isinstance(comp, DiffusionPipeline):
+            convert(comp, d / name, parent=pipe.components)
             index[name] = ["pipeline", name]
         else:
             index[name] = ["model", name]

@@ -4,6 +4,9 @@ trained and sampled from the CLI with no edit to shared code)."""
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +14,6 @@ import pytest
 import torch
 from torch import nn
 
-from vidiff.cli import main
 from vidiff.config import ConfigError, load_config
 from vidiff.diffusion import build_schedule, diffusion_loss
 from vidiff.models import ModelMixin
@@ -86,33 +88,43 @@ class ToyDenoising(Task):
 
 @PIPELINES.register()
 class ToyPipeline(VideoDiffusionPipeline):
-    calls = 0
-
     def __call__(self, *args, **kw):
-        type(self).calls += 1
+        print("ToyPipeline sampling", file=sys.stderr)
         return super().__call__(*args, **kw)
 
 
-def test_a_new_system_trains_and_samples_through_the_registries(tmp_path, capsys):
+def test_a_new_system_trains_and_samples_through_the_registries(tmp_path):
+    """From a shell, as a user would: the recipe's ``imports`` names this module, whose import
+    registers the parts; the checkpoint keeps the list, so sampling finds them again."""
     recipe = tmp_path / "toy.yaml"
     recipe.write_text(
+        "imports: [test_architecture]\n"
         "model: {type: ToyNet, width: 16}\ntask: toy_denoising\n"
         "data: {kind: toy_clips, num_frames: 3, size: 8}\n"
         "diffusion: {prediction: eps}\n"
         "train: {batch_size: 2, progress: false, tensorboard: false, warmup_steps: 1}\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     out = tmp_path / "run"
-    assert main(["train", str(recipe), "--steps", "2", "--out-dir", str(out)]) == 0
+    r = subprocess.run([sys.executable, "-m", "vidiff.cli", "train", str(recipe), "--steps", "2",
+                        "--out-dir", str(out)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     ck = out / "checkpoints" / "step_000002"
     assert json.loads((ck / "model_index.json").read_text())["_class_name"] == "ToyPipeline"
-    capsys.readouterr()
-    assert main(["sample", str(out), "--steps", "2", "--num-videos", "2", "--out",
-                 str(tmp_path / "toy.mp4"), "--quiet"]) == 0
-    files = json.loads(capsys.readouterr().out)
-    assert ToyPipeline.calls == 1
+    r = subprocess.run([sys.executable, "-m", "vidiff.cli", "sample", str(out), "--steps", "2",
+                        "--num-videos", "2", "--out", str(tmp_path / "toy.mp4"), "--quiet"],
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "ToyPipeline sampling" in r.stderr
+    files = json.loads(r.stdout)
     from vidiff.data import read_video
     assert read_video(files["video"]).shape[0] == 3
     assert read_video(tmp_path / "toy_clips" / "clip_001.mp4").shape == (3, 8, 8, 3)
     assert isinstance(DiffusionPipeline.from_pretrained(out), ToyPipeline)
+    # without the import, the recipe's unknown type is one line naming what exists
+    recipe.write_text(recipe.read_text().replace("imports: [test_architecture]\n", ""))
+    r = subprocess.run([sys.executable, "-m", "vidiff.cli", "train", str(recipe)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown model type 'ToyNet'; known: [" in r.stderr
 
 
 # -- registries and recipes --------------------------------------------------------------------
@@ -148,9 +160,15 @@ def test_components_save_and_load_by_name_with_a_manifest(tmp_path):
     index = json.loads((tmp_path / "p" / "model_index.json").read_text())
     assert index["autoencoder"] == ["model", "autoencoder"] and index["key"] == ["pipeline", "key"]
     key_index = json.loads((tmp_path / "p" / "key" / "model_index.json").read_text())
-    assert "autoencoder" not in key_index and not (tmp_path / "p" / "key" / "autoencoder").exists()
+    assert key_index["autoencoder"] == ["shared", "autoencoder"]
+    assert not (tmp_path / "p" / "key" / "autoencoder").exists()
     back = DiffusionPipeline.from_pretrained(tmp_path / "p")
     assert back.key_pipeline.autoencoder is back.autoencoder
+    assert back.key_pipeline.guide_model is None  # only what is declared shared is shared
+    with pytest.raises(ValueError, match="shared with the pipeline this folder belongs to"):
+        DiffusionPipeline.from_pretrained(tmp_path / "p" / "key")
+    with pytest.raises(ValueError, match="holds an autoencoder"):
+        DiffusionPipeline.from_pretrained(tmp_path / "p" / "autoencoder")
     assert back.sample_shape(1, None) == pipe.sample_shape(1, None) == (1, 8, 5, 16, 16)
     for a, b in zip(pipe.model.state_dict().values(), back.model.state_dict().values()):
         assert torch.equal(a, b)
@@ -170,3 +188,34 @@ def test_vdm_tiny_demo_output_is_bit_identical_to_before_the_refactor():
     v = pipe(num_videos=2, generator=torch.Generator().manual_seed(0), progress=False)
     assert v.shape == (2, 8, 32, 32, 3)
     assert hashlib.sha256(v.tobytes()).hexdigest()[:16] == "d771756f066d0922"
+
+
+def test_task_pipelines_share_components_and_settings():
+    from test_guidance import _tiny_pipe
+    from vidiff.pipelines import LongVideoPipeline, VideoExtensionPipeline
+    pipe = _tiny_pipe(0)
+    pipe.diffusion.prediction, pipe.diffusion.clip = "x0", None
+    ext = VideoExtensionPipeline.from_pipe(pipe)
+    assert ext.model is pipe.model and ext.diffusion.prediction == "x0" and ext.diffusion.clip is None
+    assert LongVideoPipeline.from_pipe(ext).schedule.num_steps == pipe.schedule.num_steps
+
+
+def test_a_pipeline_moved_to_bfloat16_samples():
+    from test_guidance import _tiny_pipe
+    pipe = _tiny_pipe(0).to(dtype=torch.bfloat16)
+    assert pipe.dtype == torch.bfloat16
+    out = pipe(num_videos=1, num_inference_steps=2, sampler="ddim", output_type="pt",
+               progress=False)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_a_pipeline_call_takes_a_per_frame_grid():
+    from test_guidance import _tiny_pipe
+    from test_sampler_grids import staggered_grid
+    pipe = _tiny_pipe(0)  # 4 frames
+    seen = []
+    pipe(num_videos=1, sampler="ddim", timesteps=staggered_grid(3, 4, lag=1), progress=False,
+         callback=lambda i, t, z, x0: seen.append(t))
+    assert len(seen) == 6 and seen[0].shape == (1, 4) and seen[0][0].tolist()[1:] == [1.0] * 3
+    with pytest.raises(ValueError, match="takes no time grid"):
+        pipe(num_videos=1, sampler="ddpm", timesteps=staggered_grid(3, 4, lag=1))

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from .registry import DATASETS, MODELS, SAMPLERS, TASKS, RegistryError, check_fi
 
 __all__ = ["ConfigError", "DiffusionConfig", "DataConfig", "TrainConfig", "SampleConfig",
            "ExperimentConfig", "load_config", "apply_overrides", "from_dict", "to_dict",
-           "check_parts"]
+           "check_parts", "import_plugins"]
 
 
 class ConfigError(ValueError):
@@ -71,7 +73,9 @@ class DataConfig:
     cache_source: dict | None = None
 
     def clip_shape(self) -> tuple[int, int]:
-        """``(frames, size)`` of a training clip in pixels."""
+        """``(frames, size)`` of a training clip in pixels, as the recipe gives it (only read for
+        a checkpoint written before denoisers recorded their sample shape; training reads the
+        dataset's own ``clip_shape``)."""
         if self.kind == "moving_shapes":
             return self.moving_shapes.num_frames, self.moving_shapes.size
         return self.num_frames, self.size
@@ -130,6 +134,10 @@ class SampleConfig:
 @dataclass
 class ExperimentConfig:
     name: str = "experiment"
+    #: Python modules to import before the recipe's parts are looked up: a new system's
+    #: registry entries (``imports: [my_package.my_model]``); checkpoints keep the list, so
+    #: they load again in a fresh process
+    imports: list = field(default_factory=list)
     #: the denoiser: ``type`` (a model class, e.g. UNet3D) plus its config fields
     model: dict = field(default_factory=lambda: {"type": "UNet3D"})
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
@@ -170,6 +178,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         inner = args[0] if args else Any
         return tuple(_convert(inner, v, where) for v in value)
+    if origin is list or tp is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return list(value)
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -253,6 +265,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{p}: a recipe must be a mapping")
     apply_overrides(data, overrides or [])
     cfg = from_dict(ExperimentConfig, data, "config")
+    import_plugins(cfg.imports)
     if cfg.diffusion.prediction not in ("eps", "v", "x0"):
         raise ConfigError(f"config.diffusion.prediction: {cfg.diffusion.prediction!r} is not "
                           "eps, v or x0")
@@ -268,6 +281,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError("config.model needs a 'type' (e.g. UNet3D)")
     check_parts(cfg)
     return cfg
+
+
+def import_plugins(modules: list | tuple = ()) -> None:
+    """Import the modules a recipe lists (``imports:``) and those installed packages declare in
+    the ``vidiff.plugins`` entry-point group, so their registry entries exist. A module that
+    cannot be imported is a one-line :class:`ConfigError`."""
+    for ep in entry_points(group="vidiff.plugins"):
+        ep.load()
+    for name in modules:
+        try:
+            importlib.import_module(str(name))
+        except ImportError as e:
+            raise ConfigError(f"config.imports: cannot import {name!r} ({e})") from e
 
 
 def check_parts(cfg: ExperimentConfig) -> None:

@@ -18,6 +18,8 @@ The registries:
 * :data:`DATASETS` - ``data.kind`` builders ``(data_config, seed) -> Dataset``.
 * :data:`PIPELINES` - sampling pipelines, named in a checkpoint's ``model_index.json``.
 * :data:`SAMPLERS` - ``sample_*(denoiser, schedule, z, ts, *, callback, ...)`` functions.
+* :data:`COMPONENT_KINDS` - how a pipeline component of each kind (``model``, ``pipeline``)
+  is saved to and loaded from its folder.
 * :data:`ENCODERS` - condition encoders (class labels, fps; text encoders next) that turn a
   pipeline's arguments into the keyword conditioning a model declares it accepts.
 """
@@ -28,7 +30,7 @@ import dataclasses
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 __all__ = ["Registry", "RegistryError", "MODELS", "TASKS", "DATASETS", "PIPELINES", "SAMPLERS",
-           "ENCODERS", "check_fields"]
+           "ENCODERS", "COMPONENT_KINDS", "check_fields"]
 
 T = TypeVar("T")
 
@@ -49,7 +51,8 @@ class Registry(Generic[T]):
         """Decorator: ``@REG.register()`` (the object's ``__name__``) or ``@REG.register("x")``."""
         def add(obj: T) -> T:
             key = name or getattr(obj, "__name__")
-            if key in self._entries and self._entries[key] is not obj and not overwrite:
+            old = self._entries.get(key)
+            if old is not None and old is not obj and not overwrite and not _redefinition(old, obj):
                 raise RegistryError(f"{self.what} {key!r} is already registered "
                                     f"({self._entries[key]!r})")
             self._entries[key] = obj
@@ -70,11 +73,14 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def names(self) -> list[str]:
-        return sorted(self._entries)
-
     def items(self) -> list[tuple[str, T]]:
         return sorted(self._entries.items())
+
+
+def _redefinition(old: Any, new: Any) -> bool:
+    """The same definition again (its module re-imported or reloaded), not a name clash."""
+    return (getattr(old, "__module__", None), getattr(old, "__qualname__", None)) == (
+        getattr(new, "__module__", None), getattr(new, "__qualname__", None))
 
 
 def check_fields(config_class: type, fields: dict[str, Any], where: str) -> None:
@@ -92,3 +98,4 @@ DATASETS: Registry[Callable[..., Any]] = Registry("data.kind")
 PIPELINES: Registry[type] = Registry("pipeline")
 SAMPLERS: Registry[Callable[..., Any]] = Registry("sampler")
 ENCODERS: Registry[type] = Registry("condition encoder")
+COMPONENT_KINDS: Registry[type] = Registry("component kind")

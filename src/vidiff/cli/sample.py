@@ -60,8 +60,15 @@ def sampler_options(a: argparse.Namespace, sampler: str) -> dict:
     for item in a.opt:
         k, _, v = item.partition("=")
         k = k.strip()
+        default = defaults.get(k)
         try:
-            kw[k] = type(defaults.get(k, 0.0))(v)
+            if isinstance(default, bool):
+                if v.strip().lower() not in ("true", "false"):
+                    raise ValueError(v)
+                kw[k] = v.strip().lower() == "true"
+            else:
+                kw[k] = int(v) if isinstance(default, int) else float(v)
         except ValueError:
-            raise CLIError(f"--opt {item!r}: expected KEY=NUMBER")
+            raise CLIError(f"--opt {item!r}: expected KEY=" +
+                           ("true|false" if isinstance(default, bool) else "NUMBER"))
     return kw

@@ -11,9 +11,8 @@ __all__ = ["ConditionEncoder", "model_conditions"]
 
 
 def model_conditions(model: nn.Module) -> frozenset[str]:
-    """The keyword conditions ``model`` declares (``accepted_conditions``; none if it has no such
-    attribute, e.g. a plain function)."""
-    return frozenset(getattr(model, "accepted_conditions", ()))
+    """The keyword conditions ``model`` declares (``ModelMixin.accepted_conditions``)."""
+    return frozenset(model.accepted_conditions)
 
 
 class ConditionEncoder:
@@ -26,9 +25,9 @@ class ConditionEncoder:
       the encoder supports guidance), or ``None`` when the batch has none.
 
     ``guides``: whether the encoder is a condition classifier-free guidance can guide towards.
+    The keyword it feeds is the name it is registered under in :data:`~vidiff.registry.ENCODERS`.
     """
 
-    key: str = ""
     guides: bool = False
 
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,

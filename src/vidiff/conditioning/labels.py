@@ -27,7 +27,6 @@ class ClassLabelEncoder(ConditionEncoder):
     training and used by the unconditional branch when sampling. With guidance on and no label
     given, labels are drawn uniformly (from the sampling generator, before the noise)."""
 
-    key = "class_labels"
     guides = True
 
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
@@ -56,8 +55,6 @@ class ClassLabelEncoder(ConditionEncoder):
 class FpsEncoder(ConditionEncoder):
     """Frames per second ``(B,)`` (Make-A-Video): the batch's clip rate in training; the user's
     ``fps`` or the checkpoint's default when sampling (the same in both guidance branches)."""
-
-    key = "fps"
 
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
                      device: torch.device, generator: torch.Generator | None,

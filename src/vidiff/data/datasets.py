@@ -72,6 +72,11 @@ class MovingShapesDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    @property
+    def clip_shape(self) -> tuple[int, int]:
+        """``(frames, size)`` of an item in pixels."""
+        return self.cfg.num_frames, self.cfg.size
+
     def __getitem__(self, i: int) -> dict:
         clip = generate_clip(self.cfg, self.seed * 1_000_003 + int(i))
         item = {"video": frames_to_tensor(clip.video), "caption": clip.caption, "fps": clip.fps}
@@ -138,6 +143,11 @@ class VideoFolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def clip_shape(self) -> tuple[int, int]:
+        """``(frames, size)`` of an item in pixels."""
+        return self.num_frames, self.size
 
     def _stride(self, info: dict) -> int:
         if self.target_fps:

@@ -116,6 +116,11 @@ class LatentDataset(torch.utils.data.Dataset):
                              f"{span}, but cached clips have {L} latent frames")
         self.positions = L - span + 1
 
+    @property
+    def clip_shape(self) -> tuple[int, int]:
+        """``(frames, size)`` in pixels of the clip an item's latents decode to."""
+        return self.window * int(self.meta.get("temporal_factor", 1)), int(self.meta["size"])
+
     def __len__(self) -> int:
         return self.latents.shape[0] * self.positions
 
@@ -136,4 +141,6 @@ def latent_dataset(d, seed: int) -> LatentDataset:
     del seed  # every window of every clip, in the trainer's shuffled order
     if not d.path:
         raise ValueError("data.path is required for data.kind latents (a latent cache file)")
-    return LatentDataset(d.path, d.num_frames, d.frame_stride, d.size)
+    ds = LatentDataset(d.path, d.num_frames, d.frame_stride, d.size)
+    d.cache_source = ds.meta  # what the cache came from: checkpoints know it without the file
+    return ds

@@ -44,27 +44,34 @@ class NetworkDenoiser:
         cond: keyword conditioning passed to every call (context, frame mask, ...).
         clip: if set, ``x0_hat`` is clamped to ``[-clip, clip]`` (pixel models: 1.0).
         autocast_dtype: run the network under CPU/GPU autocast with this dtype.
+        dtype: the network's weight dtype when it is not float32 (e.g. a pipeline moved to
+            bfloat16): ``z`` and floating conditioning are cast to it; ``x0_hat`` is float32.
     """
 
     def __init__(self, net: Callable[..., Tensor], schedule: NoiseSchedule, prediction: str,
                  clip: float | None = None, autocast_dtype: torch.dtype | None = None,
-                 **cond: Any):
+                 dtype: torch.dtype | None = None, **cond: Any):
         self.net, self.schedule, self.prediction = net, schedule, prediction
-        self.clip, self.autocast_dtype, self.cond = clip, autocast_dtype, cond
+        self.clip, self.autocast_dtype, self.dtype, self.cond = clip, autocast_dtype, dtype, cond
 
     def with_cond(self, **cond: Any) -> "NetworkDenoiser":
         """The same denoiser with other conditioning."""
         return NetworkDenoiser(self.net, self.schedule, self.prediction, self.clip,
-                               self.autocast_dtype, **cond)
+                               self.autocast_dtype, self.dtype, **cond)
 
     def __call__(self, z: Tensor, t: Tensor, **extra: Any) -> Tensor:
         alpha, sigma = self.schedule.alpha_sigma(t)
         kwargs = {**self.cond, **extra}
+        zin = z
+        if self.dtype is not None and self.dtype != z.dtype:
+            zin = z.to(self.dtype)
+            kwargs = {k: v.to(self.dtype) if isinstance(v, Tensor) and v.is_floating_point()
+                      else v for k, v in kwargs.items()}
         if self.autocast_dtype is not None:
             with torch.autocast(z.device.type, dtype=self.autocast_dtype):
-                out = self.net(z, t, **kwargs)
+                out = self.net(zin, t, **kwargs)
         else:
-            out = self.net(z, t, **kwargs)
+            out = self.net(zin, t, **kwargs)
         x0 = to_x0(self.prediction, out.float(), z, alpha, sigma)
         if self.clip is not None:
             x0 = x0.clamp(-self.clip, self.clip)

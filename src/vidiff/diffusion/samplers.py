@@ -286,6 +286,9 @@ def sample(name: str, denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor,
     fn = SAMPLERS.get(name)
     check_sampler_options(name, {k: v for k, v in kw.items() if k not in COMMON_ARGS})
     if getattr(fn, "uses_training_grid", False):
+        if ts is not None:
+            raise ValueError(f"sampler {name!r} runs every training step of the schedule; it "
+                             "takes no time grid ts")
         return fn(denoiser, schedule, z, None, **kw)
     if ts is None:
         if steps is None:

@@ -47,12 +47,28 @@ class ModelMixin(nn.Module):
         entry under its class name (wrappers made on the fly, such as FSDP2's, are not)."""
         super().__init_subclass__(**kw)
         if "config_class" in cls.__dict__:
-            MODELS.register(cls.__name__, overwrite=True)(cls)
+            MODELS.register(cls.__name__)(cls)
 
     @classmethod
     def model_class(cls) -> type["ModelMixin"]:
         """The registered class this model is (itself, or the class a wrapper was made from)."""
         return next(c for c in cls.__mro__ if "config_class" in c.__dict__)
+
+    @property
+    def sample_shape(self) -> tuple[int | None, int | None]:
+        """``(num_frames, sample_size)`` of the clip a denoiser generates, in its own space
+        (latent frames / size for a latent model): its config's ``num_frames`` and
+        ``sample_size`` fields where the config declares them, else ``None``."""
+        names = {f.name for f in dataclasses.fields(self.config)}
+        return tuple(self.config.__dict__[k] if k in names else None  # type: ignore[return-value]
+                     for k in ("num_frames", "sample_size"))
+
+    @sample_shape.setter
+    def sample_shape(self, value: tuple[int, int]) -> None:
+        names = {f.name for f in dataclasses.fields(self.config)}
+        for k, v in zip(("num_frames", "sample_size"), value):
+            if k in names:
+                setattr(self.config, k, v)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -96,8 +112,8 @@ class ModelMixin(nn.Module):
             raise FileNotFoundError(f"{d} is not a vidiff model directory "
                                     f"(needs {CONFIG_NAME} and {WEIGHTS_NAME})")
         config = json.loads((d / CONFIG_NAME).read_text())
-        name = config.get("_class_name", cls.__name__)
-        target = MODELS.get(name) if name in MODELS else cls
+        name = config.get("_class_name")
+        target = MODELS.get(name) if name is not None else cls
         if cls is not ModelMixin and not issubclass(target, cls):
             raise ValueError(f"{d} holds a {target.__name__}, not a {cls.__name__}")
         model = target.from_config(config)

@@ -35,4 +35,6 @@ class ScalarEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(freq_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.mlp(sinusoidal_embedding(x * self.scale, self.freq_dim))
+        """Features in float32 (times need the precision), the MLP in its weights' dtype."""
+        emb = sinusoidal_embedding(x.float() * self.scale, self.freq_dim)
+        return self.mlp(emb.to(self.mlp[0].weight.dtype))

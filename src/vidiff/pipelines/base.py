@@ -11,32 +11,35 @@ in ``model_index.json``::
      "guide": ["model", "guide"], "key": ["pipeline", "key"]}
 
 ``["model", folder]`` is any :data:`~vidiff.registry.MODELS` directory (``config.json`` +
-``model.safetensors``), ``["pipeline", folder]`` a nested pipeline, which shares this one's
-components of the same name when its own folder lacks them (a key-frame model shares the
-autoencoder). The denoiser sits at the top (``"."``), so a training checkpoint is a pipeline
-folder too. Folders written before the manifest existed are read by inferring it from the
-sub-folders present.
+``model.safetensors``), ``["pipeline", folder]`` a nested pipeline, and a nested pipeline's
+``["shared", name]`` is its parent's component ``name`` (a key-frame model shares the
+autoencoder). Kinds are :data:`~vidiff.registry.COMPONENT_KINDS` entries, so a component of
+another kind (a text encoder in its own format) is one more entry. The denoiser sits at the
+top (``"."``), so a training checkpoint is a pipeline folder too. Folders written before the
+manifest existed are read by inferring it from the sub-folders present.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import ExperimentConfig, from_dict, to_dict
+from ..config import ExperimentConfig, from_dict, import_plugins, to_dict
 from ..data.video_io import to_uint8
-from ..models.modeling import load_model
-from ..registry import PIPELINES
+from ..models.autoencoder import Autoencoder
+from ..models.modeling import ModelMixin, load_model
+from ..registry import COMPONENT_KINDS, PIPELINES
 from ..version import __version__
 from ..training.checkpoint import MODEL_INDEX, read_model_index, resolve_checkpoint
 
-__all__ = ["DiffusionPipeline", "MODEL_INDEX", "read_model_index"]
+__all__ = ["DiffusionPipeline", "ComponentKind", "MODEL_INDEX", "read_model_index"]
 
 class DiffusionPipeline:
     """Named components, the recipe, and what every pipeline does with them.
@@ -46,9 +49,6 @@ class DiffusionPipeline:
             sampling defaults); defaults to :class:`~vidiff.config.ExperimentConfig`.
         components: name -> model (a ``ModelMixin``), nested pipeline or ``None``.
     """
-
-    #: the components a subclass knows by name (others may still be registered)
-    component_names: ClassVar[tuple[str, ...]] = ("denoiser",)
 
     def __init__(self, experiment: ExperimentConfig | None = None, **components: Any):
         self.experiment = experiment or ExperimentConfig()
@@ -69,57 +69,60 @@ class DiffusionPipeline:
         new = cls.__new__(cls)
         DiffusionPipeline.__init__(new, pipe.experiment, **{**pipe.components, **overrides})
         new.progress = pipe.progress
-        new._post_init()
         return new
-
-    def _post_init(self) -> None:
-        """Subclasses derive state from components here (called after loading, ``from_pipe``)."""
 
     # -- loading and saving -----------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu",
-                        shared: dict[str, Any] | None = None) -> "DiffusionPipeline":
+                        parent: dict[str, Any] | None = None) -> "DiffusionPipeline":
         """Load a pipeline folder, a run's ``checkpoints`` folder, a run folder, or a shipped
         checkpoint's name. Called on :class:`DiffusionPipeline`, the manifest's ``_class_name``
         picks the class (a :data:`~vidiff.registry.PIPELINES` entry); on a subclass, that class.
-        ``shared``: components a nested pipeline takes from its parent when it lacks them."""
+        The recipe's ``imports`` are imported first. ``parent``: the components of the pipeline
+        a nested one belongs to (its ``["shared", name]`` entries come from there).
+
+        Raises:
+            FileNotFoundError: no checkpoint at ``path``.
+            ValueError: a manifest naming an unknown class or kind, a shared component the
+                parent lacks, or a folder holding an autoencoder rather than a pipeline.
+        """
         d = resolve_checkpoint(path)
         index = read_model_index(d)
-        target = cls
-        if cls is DiffusionPipeline:
-            target = PIPELINES.get(index.get("_class_name", "VideoDiffusionPipeline"))
+        if parent and not (d / MODEL_INDEX).is_file() and "autoencoder" not in index \
+                and parent.get("autoencoder") is not None:
+            index["autoencoder"] = ["shared", "autoencoder"]  # a key/ folder of old exports
         exp = ExperimentConfig()
         if (d / "pipeline.json").is_file():
             exp = from_dict(ExperimentConfig, json.loads((d / "pipeline.json").read_text()),
                             "pipeline")
+        import_plugins(exp.imports)  # the modules that register its parts
+        target = cls
+        if cls is DiffusionPipeline:
+            target = PIPELINES.get(index.get("_class_name", "VideoDiffusionPipeline"))
         comps: dict[str, Any] = {}
-        for name, spec in index.items():
-            if name.startswith("_"):
-                continue
-            kind, folder = spec
-            if kind == "model":
-                comps[name] = load_model(d / folder, map_location=device)
-            elif kind == "pipeline":
-                comps[name] = PIPELINES.get(read_model_index(d / folder).get(
-                    "_class_name", target.__name__)).from_pretrained(
-                    d / folder, device=device, shared={**(shared or {}), **comps})
-            else:
-                raise ValueError(f"{d / MODEL_INDEX}: component {name!r} has unknown kind "
-                                 f"{kind!r} (model or pipeline)")
-        for name, c in (shared or {}).items():
-            if name in target.component_names and name not in comps:
-                comps[name] = c
+        entries = [(n, spec) for n, spec in index.items() if not n.startswith("_")]
+        for name, (kind, folder) in sorted(entries, key=lambda e: e[1][0] == "pipeline"):
+            if kind == "shared":
+                if (parent or {}).get(folder) is None:
+                    raise ValueError(f"{d}: component {name!r} is shared with the pipeline this "
+                                     "folder belongs to; load that pipeline instead")
+                comps[name] = parent[folder]
+            else:  # models first, then nested pipelines (which may share them)
+                comps[name] = COMPONENT_KINDS.get(kind).load(d / folder, device, comps)
+        if not (d / MODEL_INDEX).is_file() and isinstance(comps.get("denoiser"), Autoencoder):
+            raise ValueError(f"{d} holds an autoencoder ({type(comps['denoiser']).__name__}), "
+                             "not a diffusion pipeline: use it with `vidiff autoencode` or as a "
+                             "recipe's `autoencoder:`")
         pipe = target.__new__(target)
         DiffusionPipeline.__init__(pipe, exp, **comps)
-        pipe._post_init()
         return pipe
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None,
-                        exclude: tuple[str, ...] = ()) -> None:
+                        parent: dict[str, Any] | None = None) -> None:
         """Write every component (the denoiser at the top, the others in sub-folders),
         ``pipeline.json`` and ``model_index.json``; ``dtype`` (e.g. ``torch.float16``) stores the
-        weights smaller (loading casts back); ``exclude``: components not written (a nested
-        pipeline leaves out what it shares with its parent)."""
+        weights smaller (loading casts back). ``parent``: the components of the pipeline this
+        one is nested in; those it shares are recorded as ``["shared", name]``, not written."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         index: dict[str, Any] = {"_class_name": type(self).__name__,
@@ -128,16 +131,14 @@ class DiffusionPipeline:
             folder = "." if name == "denoiser" else name
             if folder != "." and (d / folder).is_dir():  # a stale component of an earlier save
                 shutil.rmtree(d / folder)
-            if c is None or name in exclude:
+            if c is None:
                 continue
-            if isinstance(c, DiffusionPipeline):
-                c.save_pretrained(d / folder, dtype=dtype,
-                                  exclude=tuple(n for n in c.components if n in self.components
-                                                and c.components[n] is self.components[n]))
-                index[name] = ["pipeline", folder]
-            else:
-                c.save_pretrained(d / folder, dtype=dtype)
-                index[name] = ["model", folder]
+            if parent is not None and parent.get(name) is c:
+                index[name] = ["shared", name]
+                continue
+            kind = next(k for k, handler in COMPONENT_KINDS.items() if handler.owns(c))
+            COMPONENT_KINDS.get(kind).save(c, d / folder, dtype, self.components)
+            index[name] = [kind, folder]
         (d / "pipeline.json").write_text(json.dumps(to_dict(self.experiment), indent=2))
         (d / MODEL_INDEX).write_text(json.dumps(index, indent=2))
 
@@ -145,6 +146,11 @@ class DiffusionPipeline:
     @property
     def device(self) -> torch.device:
         return next(self.components["denoiser"].parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The denoiser's weight dtype (sampling itself runs in float32 around it)."""
+        return next(self.components["denoiser"].parameters()).dtype
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
            ) -> "DiffusionPipeline":
@@ -163,7 +169,8 @@ class DiffusionPipeline:
     def decode_latents(self, z: Tensor, chunk: int = 4) -> Tensor:
         """Scaled latents ``(N, c, l, h, w)`` -> pixels ``(N, C, l * f_t, H, W)``, chunk by chunk."""
         ae = self.components["autoencoder"]
-        return torch.cat(list(ae.decode_chunked(z / ae.scale_factor, chunk=chunk)), dim=2)
+        z = (z / ae.scale_factor).to(next(ae.parameters()).dtype)
+        return torch.cat(list(ae.decode_chunked(z, chunk=chunk)), dim=2).float()
 
     def postprocess(self, x: Tensor, output_type: str = "np") -> Tensor | np.ndarray:
         """Model-space samples -> ``"latent"`` (unchanged), ``"pt"`` (pixels in ``[-1, 1]``,
@@ -191,7 +198,7 @@ class DiffusionPipeline:
         latent pipeline, unchanged otherwise)."""
         ae = self.components.get("autoencoder")
         x = video.to(self.device).float()
-        return x if ae is None else ae.latents(x)
+        return x if ae is None else ae.latents(x.to(next(ae.parameters()).dtype)).float()
 
     @property
     def frames_per_step(self) -> int:
@@ -204,3 +211,31 @@ class DiffusionPipeline:
                           if c is not None)
         return f"{type(self).__name__}({parts})"
 
+
+# -- component kinds: how each kind of component is saved and loaded -------------------------------
+@dataclass(frozen=True)
+class ComponentKind:
+    """A :data:`~vidiff.registry.COMPONENT_KINDS` entry: components that are instances of
+    ``cls`` save themselves with ``save_pretrained(folder, dtype=...)`` (a ``nested`` pipeline
+    also gets its parent's components, to record what it shares); ``load(folder, device,
+    parent)`` reads one back."""
+
+    cls: type
+    load: Callable[[Path, str, dict], Any]
+    nested: bool = False
+
+    def owns(self, c: Any) -> bool:
+        return isinstance(c, self.cls)
+
+    def save(self, c: Any, folder: Path, dtype: torch.dtype | None, parent: dict) -> None:
+        c.save_pretrained(folder, dtype=dtype, **({"parent": parent} if self.nested else {}))
+
+
+def _load_nested(folder: Path, device: str, parent: dict) -> DiffusionPipeline:
+    name = read_model_index(folder).get("_class_name", "VideoDiffusionPipeline")
+    return PIPELINES.get(name).from_pretrained(folder, device=device, parent=parent)
+
+
+COMPONENT_KINDS.register("model")(ComponentKind(
+    ModelMixin, lambda folder, device, parent: load_model(folder, map_location=device)))
+COMPONENT_KINDS.register("pipeline")(ComponentKind(DiffusionPipeline, _load_nested, nested=True))

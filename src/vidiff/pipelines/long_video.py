@@ -232,7 +232,8 @@ class VideoExtensionPipeline(VideoDiffusionPipeline):
     def __call__(self, video: Tensor, total_frames: int, context_frames: int | None = None,
                  **kw: Any) -> np.ndarray:
         """``video``: pixels ``(N, C, F, H, W)`` in ``[-1, 1]``; returns uint8
-        ``(N, total_frames, H, W, 3)`` whose first ``F`` frames are ``video``'s."""
+        ``(N, total_frames, H, W, 3)`` whose first ``F`` frames are ``video``'s (for a latent
+        pipeline, their reconstruction by the autoencoder)."""
         z = self.encode(video)
         window = self.sample_shape(1, None)[2]
         need = -(-total_frames // self.frames_per_step)

@@ -8,14 +8,16 @@ uint8 ``(N, F, H, W, 3)`` (``output_type="np"``) or float ``(N, C, F, H, W)`` in
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..conditioning import model_conditions
+from ..conditioning.labels import random_class_labels
 from ..config import DiffusionConfig, ExperimentConfig
 from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning,
                          NetworkDenoiser, build_schedule, sample)
@@ -48,7 +50,7 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         autoencoder, guide_model, key_pipeline: the optional components.
     """
 
-    component_names: ClassVar[tuple[str, ...]] = ("denoiser", "autoencoder", "guide", "key")
+    _schedule: tuple[Any, Any] = (None, None)  # (the schedule's config, the schedule)
 
     def __init__(self, model: ModelMixin, diffusion: DiffusionConfig,
                  experiment: ExperimentConfig | None = None, autoencoder: ModelMixin | None = None,
@@ -56,12 +58,20 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                  key_pipeline: "VideoDiffusionPipeline | None" = None):
         super().__init__(experiment, denoiser=model, autoencoder=autoencoder, guide=guide_model,
                          key=key_pipeline)
-        self.diffusion = diffusion
-        self.schedule = build_schedule(diffusion.schedule)
+        self.experiment.diffusion = diffusion
 
-    def _post_init(self) -> None:
-        self.diffusion = self.experiment.diffusion
-        self.schedule = build_schedule(self.diffusion.schedule)
+    @property
+    def diffusion(self) -> DiffusionConfig:
+        """Schedule, prediction type and clipping: the recipe's ``diffusion`` section."""
+        return self.experiment.diffusion
+
+    @property
+    def schedule(self):
+        """The noise schedule of :attr:`diffusion` (rebuilt when its config changes)."""
+        cfg = self.diffusion.schedule
+        if self._schedule[0] != cfg:
+            self._schedule = (copy.deepcopy(cfg), build_schedule(cfg))
+        return self._schedule[1]
 
     # -- components by name -----------------------------------------------------------------
     @property
@@ -157,32 +167,36 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         Raises:
             ValueError: frames or size not divisible by the autoencoder's factors.
         """
-        c = self.model.config
         ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
-        size = self._model_sample("sample_size", 1) * fs
-        F = num_frames or self.experiment.sample.num_frames or self._model_sample(
-            "num_frames", 0) * ft
+        frames, size = self.trained_shape()
+        F = num_frames or self.experiment.sample.num_frames or frames * ft
+        size *= fs
         if F % ft or size % fs:
             raise ValueError(f"num_frames ({F}) must be divisible by f_t={ft} and the size "
                              f"({size}) by f_s={fs}")
-        return (num_videos, c.out_channels, F // ft, size // fs, size // fs)
+        return (num_videos, self.model.config.out_channels, F // ft, size // fs, size // fs)
 
-    def _model_sample(self, field: str, index: int) -> int:
-        """The denoiser's ``sample_size`` / ``num_frames``; a checkpoint written before they
-        existed takes them from its recipe's data section (what it was trained on)."""
-        value = getattr(self.model.config, field, None)
-        if value is None:
+    def trained_shape(self) -> tuple[int, int]:
+        """``(num_frames, sample_size)`` the denoiser generates, in its own space (its
+        ``sample_shape``); a checkpoint written before models recorded it takes it from its
+        recipe's data section, as it was trained (``scripts/convert_legacy_checkpoint.py``
+        records it once)."""
+        frames, size = self.model.sample_shape
+        if frames is None or size is None:
             ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
-            value = self.experiment.data.clip_shape()[index] // (fs if index else ft)
-        return value
+            data_frames, data_size = self.experiment.data.clip_shape()
+            frames, size = frames or data_frames // ft, size or data_size // fs
+        return frames, size
 
     # -- sampling ---------------------------------------------------------------------------
     def denoiser(self, autocast: bool = False, model: ModelMixin | None = None,
                  **cond: Any) -> NetworkDenoiser:
         """``(z, t) -> x0_hat`` of :attr:`model` (or of ``model``, e.g. the guide model)."""
         dt = torch.bfloat16 if autocast else None
-        return NetworkDenoiser(model or self.model, self.schedule, self.diffusion.prediction,
-                               clip=self.diffusion.clip, autocast_dtype=dt, **cond)
+        net = model or self.model
+        return NetworkDenoiser(net, self.schedule, self.diffusion.prediction,
+                               clip=self.diffusion.clip, autocast_dtype=dt,
+                               dtype=next(net.parameters()).dtype, **cond)
 
     def _conditions(self, values: dict[str, Any], n: int, generator, guidance_scale: float
                     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -208,7 +222,7 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         """``n`` labels drawn uniformly from a class-conditional model's classes."""
         if self.model.num_classes is None:
             raise ValueError("this model is not class-conditional")
-        return torch.randint(0, self.model.num_classes, (n,), generator=generator)
+        return random_class_labels(self.model.num_classes, n, generator)
 
     @torch.no_grad()
     def __call__(self, num_videos: int = 1, num_frames: int | None = None,
@@ -220,7 +234,8 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                  autoguidance_scale: float | None = None,
                  autoguidance_interval: tuple[float, float] | None = None,
                  output_type: str = "np", progress: bool | None = None, autocast: bool = False,
-                 callback: Callback | None = None, **kwargs: Any):
+                 callback: Callback | None = None, timesteps: Tensor | None = None,
+                 **kwargs: Any):
         """Generate ``num_videos`` clips.
 
         Conditions the denoiser declares are keyword arguments named after their encoder
@@ -228,6 +243,8 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         guiding without one), ``fps``. Other keyword arguments are options of ``sampler``
         (read from its signature: ``eta``, ``gamma``, ``delta``, ``corrector_steps``).
         ``callback(step, t, z, x0_hat)`` is called after every sampler step (model space).
+        ``timesteps``: the sampler's time grid, ``(K+1,)`` or per frame ``(K+1, F)`` (in model
+        frames), instead of ``num_inference_steps`` evenly spaced steps.
 
         ``given_frames`` ``(N, C, F, H, W)`` in ``[-1, 1]`` with bool ``given_mask`` ``(N, F)``
         conditions on known frames (extension, interpolation) by ``conditioning_method``
@@ -278,7 +295,7 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                                     pass_mask="frame_mask" in model_conditions(self.model),
                                     uncond_weight=uncond_weight, generator=generator)
         z = torch.randn(shape, generator=generator).to(dev)
-        x = sample(sampler, den, self.schedule, z, steps, generator=generator,
+        x = sample(sampler, den, self.schedule, z, steps, ts=timesteps, generator=generator,
                    progress=self.progress if progress is None else progress,
                    callback=callback, **kwargs)
         return self.postprocess(x, output_type)

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..models.modeling import atomic_write
+from ..version import __version__
 
 MODEL_INDEX = "model_index.json"
 #: the sub-folders a pipeline folder written without a manifest may have, and what they hold
@@ -48,7 +49,8 @@ def read_model_index(d: Path) -> dict[str, Any]:
 def model_index(pipeline_class: str, submodels: dict | None = None) -> dict[str, Any]:
     """The manifest of a training checkpoint: the trained model as ``denoiser`` at the top,
     each sub-model in its folder."""
-    return {"_class_name": pipeline_class, "denoiser": ["model", "."],
+    return {"_class_name": pipeline_class, "_vidiff_version": __version__,
+            "denoiser": ["model", "."],
             **{name: ["model", name] for name in (submodels or {})}}
 
 

@@ -118,6 +118,7 @@ class Trainer:
         if t.compile:
             self.net = torch.compile(self.net)
         self._tb = None
+        self._order: tuple[int | None, torch.Tensor | None] = (None, None)
 
     # -- schedule -------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -147,7 +148,7 @@ class Trainer:
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         """The shuffled sample order of an epoch (computed once per epoch, not per sample)."""
-        if getattr(self, "_order", (None,))[0] != epoch:
+        if self._order[0] != epoch:
             g = torch.Generator().manual_seed(_mix(self.cfg.train.seed, epoch))
             self._order = (epoch, torch.randperm(len(self.dataset), generator=g))
         return self._order[1]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -139,6 +140,10 @@ class AutoencoderTask(Task):
         d_loss = hinge_d_loss(self.disc(real), self.disc(fake))
         self.disc_opt.zero_grad(set_to_none=True)
         d_loss.backward()
+        if dist.is_initialized():  # every rank steps the same discriminator (it is small)
+            for p in self.disc.parameters():
+                dist.all_reduce(p.grad)
+                p.grad /= dist.get_world_size()
         self.disc_opt.step()
         return {**logs, "d_loss": d_loss.item()}
 

@@ -49,57 +49,56 @@ class DiffusionTask(Task):
             ae = load_model(resolve_checkpoint(cfg.autoencoder), map_location="cpu")
             self.autoencoder = ae.to(device).eval().requires_grad_(False)
         self.joint: JointImages | None = None
-        self._record_sample_shape()
 
-    def _record_sample_shape(self) -> None:
-        """Write the clip the model learns (in its own space) into its config, where pipelines
-        read their output shape from, unless the recipe set it."""
-        c = self.model.config
-        frames, size = self.cfg.data.clip_shape()
+    def _record_sample_shape(self, frames: int, size: int) -> None:
+        """Write the clip the model learns (pixels ``frames x size x size``, in its own space)
+        into its config, where pipelines read their output shape from, unless the recipe set
+        it."""
         ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
-        if getattr(c, "sample_size", 0) is None:
-            c.sample_size = size // fs
-        if getattr(c, "num_frames", 0) is None:
-            c.num_frames = frames // ft
+        given = self.model.sample_shape
+        self.model.sample_shape = (given[0] or frames // ft, given[1] or size // fs)
 
     # -- data -------------------------------------------------------------------------------
     def build_dataset(self, seed: int):
         d = self.cfg.data
         ds = DATASETS.get(d.kind)(d, seed)
-        if getattr(ds, "meta", None) and hasattr(d, "cache_source"):
-            d.cache_source = ds.meta  # a latent cache: checkpoints then know their data
+        self._record_sample_shape(*ds.clip_shape)
         if d.joint_images:
             images = ImageFolderDataset(d.image_path, d.size, d.on_error) if d.image_path \
                 else None
-            size = (ds.meta or {}).get("size") if getattr(ds, "meta", None) else None
             self.joint = JointImages(ds, d.joint_images, self.cfg.train.seed, images,
-                                     self._encode_image if self.autoencoder else None, size)
+                                     self._encode_image if self.autoencoder else None, d.size)
         return ds
 
     def prepare_batch(self, batch: dict, n0: int) -> dict:
         return self.joint.append(batch, n0) if self.joint is not None else batch
 
     @torch.no_grad()
-    def _encode_image(self, img: Tensor) -> Tensor:
-        """One image ``(C, H, W)`` -> one unscaled latent frame ``(c, h, w)`` (the image held
-        for ``f_t`` frames)."""
+    def _encode_images(self, imgs: Tensor) -> Tensor:
+        """Images ``(N, C, H, W)`` -> unscaled latent frames ``(N, c, h, w)``, in one encoder
+        call (each image held for ``f_t`` frames)."""
         ft = self.autoencoder.factors[0]
-        clip = img[None, :, None].expand(1, -1, ft, -1, -1).to(self.device).float()
-        return self.autoencoder.latents(clip, scaled=False)[0, :, 0].cpu()
+        clips = imgs[:, :, None].expand(-1, -1, ft, -1, -1).to(self.device).float()
+        return self.autoencoder.latents(clips, scaled=False)[:, :, 0]
+
+    def _encode_image(self, img: Tensor) -> Tensor:
+        """One image ``(C, H, W)`` -> one unscaled latent frame ``(c, h, w)`` (data loading)."""
+        return self._encode_images(img[None])[0].cpu()
 
     @torch.no_grad()
     def _latents(self, batch: dict) -> Tensor:
-        """Pixel clips -> scaled latents; appended joint images are encoded one by one."""
+        """Pixel clips -> scaled latents; appended joint images are encoded on their own (one
+        latent frame each, one encoder call for all) and get their own frame groups."""
         x = batch["video"].to(self.device).float()
         k = self.cfg.data.joint_images if "frame_groups" in batch else 0
         with torch.autocast(self.device.type, enabled=False):
             z = self.autoencoder.latents(x[:, :, :x.shape[2] - k])
             if k:
-                imgs = [self._encode_image(x[b, :, -k + j]).to(self.device)
-                        for b in range(x.shape[0]) for j in range(k)]
-                zi = torch.stack(imgs).reshape(x.shape[0], k, z.shape[1], *z.shape[3:])
+                B, C, _, H, W = x.shape
+                imgs = x[:, :, -k:].permute(0, 2, 1, 3, 4).reshape(B * k, C, H, W)
+                zi = self._encode_images(imgs).reshape(B, k, z.shape[1], *z.shape[3:])
                 z = torch.cat([z, zi.permute(0, 2, 1, 3, 4) * self.autoencoder.scale_factor], 2)
-                groups = torch.zeros(x.shape[0], z.shape[2], dtype=torch.long)
+                groups = torch.zeros(B, z.shape[2], dtype=torch.long)
                 groups[:, -k:] = torch.arange(1, k + 1)
                 batch["frame_groups"] = groups
         return z
