@@ -2,8 +2,9 @@
 
 from .denoiser import Denoiser, NetworkDenoiser
 from .guidance import AutoGuidance, ClassifierFreeGuidance, FrameConditioning
-from .masks import MASK_MODES, FrameMaskConfig, frame_mask, mode_mask, sample_frame_masks
-from .losses import diffusion_loss, loss_weight, noise_given_frames
+from .masks import (MASK_MODES, FrameMaskConfig, frame_mask, mode_mask, noise_given_frames,
+                    sample_frame_masks)
+from .losses import diffusion_loss, loss_weight
 from .parameterization import PREDICTIONS, expand_like, target_of, to_eps, to_x0
 from .samplers import (SAMPLERS, posterior, sample, sample_ancestral, sample_ddim, sample_ddpm,
                        sample_dpmpp_2m, sample_pc, sampler_options)

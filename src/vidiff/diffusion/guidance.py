@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from .denoiser import Denoiser
-from .losses import noise_given_frames
+from .masks import noise_given_frames
 from .parameterization import expand_like
 from .schedules import NoiseSchedule
 

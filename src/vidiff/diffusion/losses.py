@@ -7,10 +7,11 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from .masks import noise_given_frames
 from .parameterization import expand_like, target_of
 from .schedules import NoiseSchedule
 
-__all__ = ["loss_weight", "diffusion_loss", "noise_given_frames"]
+__all__ = ["loss_weight", "diffusion_loss"]
 
 
 def loss_weight(kind: str, prediction: str, log_snr: Tensor, gamma: float = 5.0,
@@ -35,21 +36,6 @@ def loss_weight(kind: str, prediction: str, log_snr: Tensor, gamma: float = 5.0,
     if prediction == "v":
         return w / (snr + 1)
     return w
-
-
-def noise_given_frames(t: Tensor, given: Tensor | None, cond_t: Tensor | float) -> Tensor:
-    """Per-frame times: ``t`` where frames are generated, ``cond_t`` where they are given.
-
-    ``t``: ``(B,)`` or ``(B, F)``; ``given``: bool ``(B, F)``; ``cond_t``: scalar or ``(B,)``.
-    Returns ``(B, F)`` (or ``t`` unchanged when ``given`` is ``None``).
-    """
-    if given is None:
-        return t
-    B, F = given.shape
-    t = t.reshape(B, 1).expand(B, F) if t.ndim == 1 else t
-    c = torch.as_tensor(cond_t, dtype=t.dtype, device=t.device)
-    c = c.reshape(-1, 1).expand(B, F) if c.ndim == 1 else c.expand(B, F)
-    return torch.where(given, c, t)
 
 
 def diffusion_loss(net: Callable[..., Tensor], schedule: NoiseSchedule, x0: Tensor, *,

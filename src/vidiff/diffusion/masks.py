@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["FrameMaskConfig", "MASK_MODES", "frame_mask", "mode_mask", "sample_frame_masks"]
+__all__ = ["FrameMaskConfig", "MASK_MODES", "frame_mask", "mode_mask", "sample_frame_masks",
+           "noise_given_frames"]
 
 MASK_MODES = ("none", "prefix", "sparse", "first")
 
@@ -86,3 +87,18 @@ def frame_mask(num_frames: int, given: list[int] | range, batch: int = 1,
         raise ValueError(f"given frame indices {idx} out of range for {num_frames} frames")
     m[:, idx] = True
     return m
+
+
+def noise_given_frames(t: Tensor, given: Tensor | None, cond_t: Tensor | float) -> Tensor:
+    """Per-frame times: ``t`` where frames are generated, ``cond_t`` where they are given.
+
+    ``t``: ``(B,)`` or ``(B, F)``; ``given``: bool ``(B, F)``; ``cond_t``: scalar or ``(B,)``.
+    Returns ``(B, F)`` (or ``t`` unchanged when ``given`` is ``None``).
+    """
+    if given is None:
+        return t
+    B, F = given.shape
+    t = t.reshape(B, 1).expand(B, F) if t.ndim == 1 else t
+    c = torch.as_tensor(cond_t, dtype=t.dtype, device=t.device)
+    c = c.reshape(-1, 1).expand(B, F) if c.ndim == 1 else c.expand(B, F)
+    return torch.where(given, c, t)
