@@ -3,7 +3,7 @@ this checkout) run against each commit's library (``PYTHONPATH=<worktree>/src``)
 in turn ``--rounds`` times, so drift of a noisy machine hits both alike. Reports the median of
 each figure per commit and the ratio new / old.
 
-    python benchmarks/compare_commits.py --old 363198f --new HEAD [--rounds 3]
+    python benchmarks/compare_commits.py --old 363198f --new HEAD [--rounds 3] [--no-unet]
 
 Figures: ``benchmarks/unet_speed.py`` (train and sample clips/s of each vidiff U-Net variant,
 peers not needed) and ``benchmarks/loop_speed.py`` (trainer steps/s, pipeline clips/s).
@@ -38,14 +38,16 @@ def run(script: str, src: Path, args: list[str]) -> str:
     return r.stdout
 
 
-def figures(src: Path, repeats: int) -> dict[str, float]:
+def figures(src: Path, repeats: int, steps: int, unet: bool = True) -> dict[str, float]:
     out: dict[str, float] = {}
-    for line in run("unet_speed.py", src, ["--repeats", str(repeats)]).splitlines():
+    lines = run("unet_speed.py", src, ["--repeats", str(repeats)]).splitlines() if unet else []
+    for line in lines:
         cells = [c.strip() for c in line.strip("|").split("|")]
         if line.startswith("| vidiff"):
             out[f"{cells[0]} train clips/s"] = float(cells[3])
             out[f"{cells[0]} sample clips/s"] = float(cells[4])
-    loop = json.loads(run("loop_speed.py", src, ["--repeats", str(repeats)]).splitlines()[-1])
+    loop = json.loads(run("loop_speed.py", src, ["--repeats", str(repeats), "--steps",
+                                                 str(steps)]).splitlines()[-1])
     out["trainer steps/s (vdm_tiny recipe)"] = loop["train_steps_per_s"]
     out["pipeline clips/s (vdm_tiny, ddim 10)"] = loop["sample_clips_per_s"]
     return out
@@ -57,6 +59,8 @@ def main() -> None:
     p.add_argument("--new", default="HEAD")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5, help="train steps timed by loop_speed.py")
+    p.add_argument("--no-unet", action="store_true", help="loop_speed.py only")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         trees = {rev: worktree(rev, Path(tmp)) for rev in (a.old, a.new)}
@@ -64,7 +68,8 @@ def main() -> None:
         try:
             for i in range(a.rounds):
                 for rev in (a.old, a.new) if i % 2 == 0 else (a.new, a.old):
-                    runs[rev].append(figures(trees[rev] / "src", a.repeats))
+                    runs[rev].append(figures(trees[rev] / "src", a.repeats, a.steps,
+                                             not a.no_unet))
                     print(f"# round {i + 1}: {rev} done", file=sys.stderr)
         finally:
             for d in trees.values():
