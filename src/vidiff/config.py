@@ -18,11 +18,13 @@ import yaml
 from .data.moving_shapes import MovingShapesConfig
 from .diffusion.masks import FrameMaskConfig
 from .diffusion.schedules import ScheduleConfig
+from .diffusion.samplers import sample_ddim
+from .ranges import range_message, ranged, within
 from .registry import DATASETS, MODELS, SAMPLERS, TASKS, RegistryError, check_fields
 
 __all__ = ["ConfigError", "DiffusionConfig", "DataConfig", "TrainConfig", "SampleConfig",
            "ExperimentConfig", "load_config", "apply_overrides", "from_dict", "to_dict",
-           "check_parts", "import_plugins"]
+           "check_parts", "check_ranges", "import_plugins"]
 
 
 class ConfigError(ValueError):
@@ -36,15 +38,15 @@ class DiffusionConfig:
     prediction: str = "v"
     #: uniform | min_snr
     weighting: str = "min_snr"
-    snr_gamma: float = 5.0
+    snr_gamma: float = ranged(5.0, "> 0")
     #: min_snr only: lower bound of the x0-space weight, ``clamp(SNR, snr_floor, snr_gamma)``.
     #: 0 is Min-SNR as published, whose weight vanishes at high noise (where the layout of a
     #: clip is decided); 1 keeps it at least the truncated-SNR weight of Salimans & Ho (2022)
-    snr_floor: float = 0.0
+    snr_floor: float = ranged(0.0, ">= 0", le="snr_gamma")
     #: clamp x0_hat to [-clip, clip] when sampling (pixels: 1.0; latents: null)
-    clip: float | None = 1.0
+    clip: float | None = ranged(1.0, "> 0")
     #: probability of dropping the class/text condition in training (classifier-free guidance)
-    cond_drop_prob: float = 0.1
+    cond_drop_prob: float = ranged(0.1, "[0, 1]")
     #: frame-conditioned training: the mix of given-frame masks (none / prefix / sparse / first)
     frame_masks: FrameMaskConfig = field(default_factory=FrameMaskConfig)
 
@@ -57,14 +59,14 @@ class DataConfig:
     moving_shapes: MovingShapesConfig = field(default_factory=MovingShapesConfig)
     #: for video_folder / video_csv: a folder or a CSV file (column ``path``, optional ``caption``)
     path: str | None = None
-    num_frames: int = 16
-    size: int = 64
-    frame_stride: int = 1
-    target_fps: float | None = None
+    num_frames: int = ranged(16, ">= 1")
+    size: int = ranged(64, ">= 1")
+    frame_stride: int = ranged(1, ">= 1")
+    target_fps: float | None = ranged(None, "> 0")
     #: on a corrupt file: "error" stops with a clear message, "skip" warns and counts it
     on_error: str = "error"
     #: joint image-video training: images appended to each clip as extra frames
-    joint_images: int = 0
+    joint_images: int = ranged(0, ">= 0")
     image_path: str | None = None
     #: moving_shapes class label for class-conditional models: null | first_color | num_objects
     label: str | None = None
@@ -86,30 +88,34 @@ class TrainConfig:
     """The loop: run folder, steps, batch, optimiser, EMA, precision, distribution, logging."""
 
     out_dir: str = "runs/experiment"
-    steps: int = 1000
+    steps: int = ranged(1000, ">= 1")
     #: fine-tune: start from this checkpoint's (EMA) weights; parameters it lacks (a new class
     #: embedding, say) keep their initialisation. Ignored when out_dir has a checkpoint to resume.
     init_from: str | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 2e-4
-    min_lr_ratio: float = 1.0
-    warmup_steps: int = 100
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float | None = 1.0
-    ema_decay: float = 0.999
+    batch_size: int = ranged(8, ">= 1")
+    grad_accum: int = ranged(1, ">= 1")
+    lr: float = ranged(2e-4, "> 0")
+    min_lr_ratio: float = ranged(1.0, "[0, 1]")
+    warmup_steps: int = ranged(100, ">= 0")
+    weight_decay: float = ranged(0.0, ">= 0")
+    betas: tuple[float, float] = ranged((0.9, 0.99), "[0, 1)")
+    grad_clip: float | None = ranged(1.0, "> 0")
+    ema_decay: float = ranged(0.999, "[0, 1]")
     ema_warmup: bool = True
     bf16: bool = True
     device: str = "cpu"
     #: with several processes (``torchrun``): ``ddp`` (replicated model) or ``fsdp`` (FSDP2,
     #: parameters, gradients and optimiser state sharded over ranks)
     distributed: str = "ddp"
-    log_every: int = 10
-    ckpt_every: int = 500
-    keep_checkpoints: int = 2
-    seed: int = 0
-    num_threads: int | None = None
+    log_every: int = ranged(10, ">= 1")
+    ckpt_every: int = ranged(500, ">= 1")
+    #: 0 keeps every checkpoint
+    keep_checkpoints: int = ranged(2, ">= 0")
+    #: resume even when batch x accumulation x processes differs from the checkpoint's (a
+    #: warning instead of an error; the run then no longer follows the uninterrupted one)
+    allow_batch_change: bool = False
+    seed: int = ranged(0, ">= 0")
+    num_threads: int | None = ranged(None, ">= 1")
     compile: bool = False
     tensorboard: bool = True
     progress: bool = True
@@ -119,16 +125,17 @@ class TrainConfig:
 class SampleConfig:
     """Sampling defaults a checkpoint carries (``vidiff export`` sets them)."""
 
-    guidance_scale: float = 0.0
+    guidance_scale: float = ranged(0.0, ">= 0")
     sampler: str = "ddim"
-    steps: int = 50
-    num_frames: int | None = None
+    steps: int = ranged(50, ">= 1")
+    num_frames: int | None = ranged(None, ">= 1")
     #: autoguidance weight, used when the checkpoint carries a guide model (``guide/``)
-    autoguidance_scale: float = 0.0
+    autoguidance_scale: float = ranged(0.0, ">= 0")
     #: autoguide only at noise levels lo < t <= hi (None: at every step)
-    autoguidance_interval: tuple[float, float] | None = None
-    eta: float = 0.0
-    fps: float = 8.0
+    autoguidance_interval: tuple[float, float] | None = ranged(None, "[0, 1]")
+    #: ddim's eta (the sampler's own range)
+    eta: float = ranged(0.0, sample_ddim.option_ranges["eta"])
+    fps: float = ranged(8.0, "> 0")
 
 
 @dataclass
@@ -211,14 +218,41 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
 
 
 def from_dict(cls: type, data: dict, where: str = "config") -> Any:
-    """Build dataclass ``cls`` from a mapping; unknown keys are a :class:`ConfigError`."""
+    """Build dataclass ``cls`` from a mapping; unknown keys, a value of the wrong type or out of
+    its field's declared range (:mod:`vidiff.ranges`) are a one-line :class:`ConfigError`."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {sorted(names)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
+    obj = cls(**kwargs)
+    check_ranges(obj, where, data)
+    return obj
+
+
+def check_ranges(obj: Any, where: str = "config", given: dict | None = None) -> None:
+    """Raise a one-line :class:`ConfigError` (``{where}.{field} must be {range}, got {value}``)
+    for the first field of dataclass ``obj`` out of its declared range (each element of a
+    tuple), or not ``<=`` / ``<`` the field its ``le`` / ``lt`` names. ``given``: the values as
+    written (shown instead of their conversion)."""
+    given = given or {}
+    for f in dataclasses.fields(obj):
+        value, meta, name = getattr(obj, f.name), f.metadata, f"{where}.{f.name}"
+        if value is None or not meta:
+            continue
+        if "range" in meta:
+            items = enumerate(value) if isinstance(value, (tuple, list)) else [(None, value)]
+            for i, v in items:
+                if not within(v, meta["range"]):
+                    raw = given.get(f.name) if i is None else v
+                    shown = raw if isinstance(raw, (int, float)) else v
+                    raise ConfigError(range_message(name if i is None else f"{name}[{i}]",
+                                                    shown, meta["range"]))
+        for key, word in (("le", "<="), ("lt", "<")):
+            other = getattr(obj, meta[key]) if key in meta else None
+            if other is not None and not (value <= other if key == "le" else value < other):
+                raise ConfigError(f"{name} must be {word} {meta[key]} ({other}), got {value}")
 
 
 def to_dict(cfg: Any) -> dict:
@@ -302,9 +336,19 @@ def check_parts(cfg: ExperimentConfig) -> None:
     naming what exists)."""
     try:
         model = dict(cfg.model)
-        check_fields(MODELS.get(model.pop("type")).config_class, model, "config.model")
+        kind = model.pop("type")
+        config_class = MODELS.get(kind).config_class
+        check_fields(config_class, model, "config.model")
         TASKS.get(cfg.task).settings(cfg)
         DATASETS.get(cfg.data.kind)
         SAMPLERS.get(cfg.sample.sampler)
     except RegistryError as e:
         raise ConfigError(str(e)) from e
+    if dataclasses.is_dataclass(config_class):  # the model's fields: types and ranges
+        converted = from_dict(config_class, model, "config.model")
+        cfg.model = {"type": kind, **{k: _plain(getattr(converted, k)) for k in model}}
+
+
+def _plain(value: Any) -> Any:
+    """A converted field value as a recipe holds it (tuples as lists)."""
+    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value

@@ -11,8 +11,9 @@ import argparse
 
 from .base import CLIError
 
-__all__ = ["FROM_CHECKPOINT", "AUTOGUIDANCE", "GUIDANCE", "SAMPLING", "positive", "add_options",
-           "interval", "guidance_report", "sampling_report", "sampling_kwargs"]
+__all__ = ["FROM_CHECKPOINT", "AUTOGUIDANCE", "GUIDANCE", "SAMPLING", "number", "positive",
+           "like", "add_options", "interval", "guidance_report", "sampling_report",
+           "sampling_kwargs"]
 
 FROM_CHECKPOINT = "default: the checkpoint's"
 
@@ -24,17 +25,44 @@ GUIDANCE = ("--guidance-scale", *AUTOGUIDANCE, "--guide")
 SAMPLING = ("--steps", "--sampler")
 
 
+def number(name: str, spec: str | None = None, kind: type = float):
+    """An argparse type: an integer (``kind=int``) or finite number in the range ``spec`` (a
+    :mod:`vidiff.ranges` string), named ``name`` in its one-line error, e.g. ``--fps must be >
+    0, got 0``."""
+    from ..ranges import range_message, within
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if not within(value, spec):
+            raise argparse.ArgumentTypeError(range_message(name, text.strip(), spec))
+        return value
+    parse.__name__ = kind.__name__  # argparse's own messages name the type
+    return parse
+
+
 def positive(name: str):
     """An argparse type: an integer >= 1, named ``name`` in its error message."""
-    def parse(v: str) -> int:
-        try:
-            i = int(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {v!r}")
-        if i < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {i}")
-        return i
-    return parse
+    return number(name, ">= 1", int)
+
+
+def like(name: str, path: str, kind: type = float):
+    """An argparse type for option ``name``, which sets (or stands for) the recipe field
+    ``path`` (``"sample.fps"``, ``"data.moving_shapes.max_objects"``): ``kind`` in the range
+    that field declares, so both reject the same values."""
+    import typing
+
+    from ..config import ExperimentConfig
+    from ..ranges import field_range
+
+    *sections, field = path.split(".")
+    section = ExperimentConfig
+    for key in sections:
+        section = typing.get_type_hints(section)[key]
+    return number(name, field_range(section, field), kind)
 
 
 def _shared_options() -> dict[str, dict]:
@@ -43,21 +71,24 @@ def _shared_options() -> dict[str, dict]:
     return {
         "--num-videos": {"type": positive("--num-videos")},
         "--batch-size": {"type": positive("--batch-size")},
-        "--steps": {"type": positive("--steps"), "help": FROM_CHECKPOINT},
+        "--steps": {"type": like("--steps", "sample.steps", int), "help": FROM_CHECKPOINT},
         "--sampler": {"choices": sorted(SAMPLERS), "help": FROM_CHECKPOINT},
-        "--guidance-scale": {"type": float, "help": FROM_CHECKPOINT},
+        "--guidance-scale": {"type": like("--guidance-scale", "sample.guidance_scale"),
+                             "help": FROM_CHECKPOINT},
         "--autoguidance-scale": {
-            "type": float,
+            "type": like("--autoguidance-scale", "sample.autoguidance_scale"),
             "help": "autoguidance weight w: (1+w) D - w D_guide (default: the checkpoint's)"},
         "--autoguidance-interval": {
-            "type": float, "nargs": 2, "metavar": ("LO", "HI"),
+            "type": like("--autoguidance-interval", "sample.autoguidance_interval"),
+            "nargs": 2, "metavar": ("LO", "HI"),
             "help": "autoguide only at noise levels LO < t <= HI (default: the checkpoint's; "
                     "every step)"},
         "--guide": {"help": "a weaker checkpoint of the same data to autoguide with"},
-        "--seed": {"type": int, "default": 0},
-        "--fps": {"type": float, "default": 8.0},
+        "--seed": {"type": like("--seed", "train.seed", int), "default": 0},
+        "--fps": {"type": like("--fps", "sample.fps"), "default": 8.0},
         "--device": {"default": "cpu"},
-        "--max-objects": {"type": int, "default": 2},
+        "--max-objects": {"type": like("--max-objects", "data.moving_shapes.max_objects", int),
+                          "default": 2},
     }
 
 

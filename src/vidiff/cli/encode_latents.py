@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from .args import add_options, positive
+from .args import add_options, like, positive
 from .base import CLIError, Command, load_autoencoder
 
 
@@ -23,9 +23,10 @@ class EncodeLatents(Command):
                        help="pixel frames a clip")
         p.add_argument("--size", type=positive("--size"), default=64)
         p.add_argument("--videos", help="a folder or CSV of videos (default: Moving Shapes)")
-        p.add_argument("--min-objects", type=int, default=1)
+        p.add_argument("--min-objects", default=1,
+                       type=like("--min-objects", "data.moving_shapes.min_objects", int))
         add_options(p, "--max-objects", "--batch-size", "--seed", batch_size={"default": 8})
-        p.add_argument("--threads", type=int)
+        p.add_argument("--threads", type=like("--threads", "train.num_threads", int))
 
     def run(self, a: argparse.Namespace) -> int:
         from dataclasses import asdict
@@ -36,6 +37,9 @@ class EncodeLatents(Command):
         from ..data.latents import encode_to_cache
         from ..data.moving_shapes import MovingShapesConfig
 
+        if a.min_objects > a.max_objects:
+            raise CLIError(f"--min-objects must be <= --max-objects ({a.max_objects}), got "
+                           f"{a.min_objects}")
         if a.threads:
             torch.set_num_threads(a.threads)
         ae = load_autoencoder(a.checkpoint)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .args import positive
+from .args import like
 from .base import Command
 
 
@@ -16,7 +16,8 @@ class Train(Command):
         p.add_argument("config", help="YAML recipe, e.g. configs/vdm_tiny.yaml")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set train.steps=100 (repeatable)")
-        p.add_argument("--steps", type=positive("--steps"), help="train until this many steps")
+        p.add_argument("--steps", type=like("--steps", "train.steps", int),
+                       help="train until this many steps")
         p.add_argument("--out-dir", help="run folder (default: train.out_dir)")
 
     def run(self, a: argparse.Namespace) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ranges import ranged
+
 __all__ = ["PALETTE", "SHAPES", "MovingShapesConfig", "ShapeClip", "generate_clip",
            "direction_word", "make_caption"]
 
@@ -28,23 +30,23 @@ class MovingShapesConfig:
     """Parameters of the domain. Sizes and speeds are fractions of the canvas height so that a
     config means the same thing at 32x32 and 64x64 (1-4 px/frame at 64x64 by default)."""
 
-    size: int = 64
-    num_frames: int = 16
-    min_objects: int = 1
-    max_objects: int = 3
+    size: int = ranged(64, ">= 1")
+    num_frames: int = ranged(16, ">= 1")
+    min_objects: int = ranged(1, ">= 0", le="max_objects")
+    max_objects: int = ranged(3, ">= 1")
     #: half-extent of a shape, as a fraction of the canvas
-    min_scale: float = 0.09
-    max_scale: float = 0.16
+    min_scale: float = ranged(0.09, "(0, 0.5]", le="max_scale")
+    max_scale: float = ranged(0.16, "(0, 0.5]")
     #: speed in canvas fractions per frame
-    min_speed: float = 1.0 / 64
-    max_speed: float = 4.0 / 64
+    min_speed: float = ranged(1.0 / 64, ">= 0", le="max_speed")
+    max_speed: float = ranged(4.0 / 64, ">= 0")
     shapes: tuple[str, ...] = SHAPES
     colors: tuple[str, ...] = tuple(PALETTE)
     #: probability of a camera pan (a common drift of everything), and its speed range
-    camera_pan_prob: float = 0.0
-    max_pan_speed: float = 1.5 / 64
+    camera_pan_prob: float = ranged(0.0, "[0, 1]")
+    max_pan_speed: float = ranged(1.5 / 64, ">= 0")
     #: if set, each clip draws an fps from this tuple and speeds are per second / fps * 8
-    fps_choices: tuple[int, ...] | None = None
+    fps_choices: tuple[int, ...] | None = ranged(None, ">= 1")
     extra: dict = field(default_factory=dict)
 
 

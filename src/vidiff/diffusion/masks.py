@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..ranges import ranged
+
 __all__ = ["FrameMaskConfig", "MASK_MODES", "frame_mask", "mode_mask", "sample_frame_masks",
            "noise_given_frames"]
 
@@ -24,16 +26,16 @@ MASK_MODES = ("none", "prefix", "sparse", "first")
 class FrameMaskConfig:
     """Training mix of conditioning modes (weights need not sum to 1)."""
 
-    none: float = 1.0
-    prefix: float = 0.0
-    sparse: float = 0.0
-    first: float = 0.0
+    none: float = ranged(1.0, ">= 0")
+    prefix: float = ranged(0.0, ">= 0")
+    sparse: float = ranged(0.0, ">= 0")
+    first: float = ranged(0.0, ">= 0")
     #: prefix length k is drawn from 1..max_prefix (None: up to F - 1)
-    max_prefix: int | None = None
+    max_prefix: int | None = ranged(None, ">= 1")
     #: sparse mode gives frames 0, stride, 2 stride, ...
-    sparse_stride: int = 4
+    sparse_stride: int = ranged(4, ">= 2")
     #: given frames are noised to s ~ U(0, max_cond_t) (0 = clean)
-    max_cond_t: float = 0.0
+    max_cond_t: float = ranged(0.0, "[0, 1]")
 
     @property
     def active(self) -> bool:

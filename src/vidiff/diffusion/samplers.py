@@ -10,7 +10,9 @@ diffusion-forcing style schedules as a grid, with no new sampler code). Every sa
 ``callback(step, t, z, x0_hat)``, called after each step with the step index, the time the
 denoiser saw (``(B,)`` or ``(B, F)``), the new sample and the denoiser's estimate, so a trace
 is one line of user code. Options (``eta``, ``gamma``, ...) are keyword-only arguments; the
-pipelines read them from the signature (:func:`sampler_options`).
+pipelines read them from the signature (:func:`sampler_options`), and a sampler declares their
+allowed ranges in its ``option_ranges`` attribute (:mod:`vidiff.ranges` strings, checked by
+:func:`check_sampler_options` before sampling starts).
 
 All of them step from ``t`` to ``s < t`` using the Gaussian posterior ``q(z_s | z_t, x)`` with
 ``x = x0_hat``. In terms of ``r = exp(lambda_t - lambda_s) = alpha_t^2 sigma_s^2 / (sigma_t^2 alpha_s^2)``:
@@ -23,12 +25,14 @@ from __future__ import annotations
 
 import inspect
 import math
+from numbers import Integral, Real
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..ranges import check_range
 from ..registry import SAMPLERS
 from .denoiser import Denoiser
 from .parameterization import eps_from_x0, expand_like
@@ -131,6 +135,9 @@ def sample_ancestral(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts:
     return z
 
 
+sample_ancestral.option_ranges = {"gamma": "[0, 1]"}  # type: ignore[attr-defined]
+
+
 @torch.no_grad()
 def sample_ddpm(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tensor | None = None,
                 *, gamma: float = 0.0, generator: torch.Generator | None = None,
@@ -147,6 +154,7 @@ def sample_ddpm(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tens
 
 #: ``sample(...)`` runs DDPM on the schedule's own training grid, whatever ``steps`` says
 sample_ddpm.uses_training_grid = True  # type: ignore[attr-defined]
+sample_ddpm.option_ranges = sample_ancestral.option_ranges  # type: ignore[attr-defined]
 
 
 @torch.no_grad()
@@ -175,6 +183,10 @@ def sample_ddim(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tens
     return z
 
 
+#: eta < 0 would skip the noise term (neither DDIM nor DDPM); eta > 1 exceeds the posterior
+sample_ddim.option_ranges = {"eta": "[0, 1]"}  # type: ignore[attr-defined]
+
+
 @torch.no_grad()
 def sample_pc(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tensor, *,
               delta: float = 0.1, corrector_steps: int = 1, gamma: float = 0.0,
@@ -194,6 +206,10 @@ def sample_pc(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tensor
                 z = z - 0.5 * delta * sig * eps + math.sqrt(delta) * sig * _noise(z, generator)
         _report(callback, i, tt, z, x0)
     return z
+
+
+sample_pc.option_ranges = {"delta": "> 0", "corrector_steps": ">= 0",  # type: ignore
+                           "gamma": "[0, 1]"}
 
 
 def _half_log_snr(schedule: NoiseSchedule, t: Tensor) -> Tensor:
@@ -268,13 +284,32 @@ def sampler_options(name: str) -> dict[str, Any]:
 
 
 def check_sampler_options(name: str, options: dict[str, Any]) -> None:
-    """Raise ``ValueError`` (one line, naming the valid options) when sampler ``name`` does
-    not exist or does not take every key of ``options``."""
+    """Raise ``ValueError`` (one line) when sampler ``name`` does not exist, does not take
+    every key of ``options`` (naming the valid ones), or a value is not of its option's type
+    or out of its declared range (``option_ranges``; naming option, value and range)."""
     valid = sampler_options(name)
     bad = set(options) - set(valid)
     if bad:
         raise ValueError(f"sampler {name!r} takes no option(s) {sorted(bad)}; its options: "
                          f"{sorted(valid)}")
+    ranges = getattr(SAMPLERS.get(name), "option_ranges", {})
+    for key, value in options.items():
+        _check_option(f"sampler {name!r} option {key}", value, valid[key], ranges.get(key))
+
+
+def _check_option(what: str, value: Any, default: Any, spec: str | None) -> None:
+    """A one-line ``ValueError`` unless ``value`` has the type of the option's ``default``
+    (a bool, an integer or a number) and lies in its declared range ``spec``."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{what} must be true or false, got {value!r}")
+        return
+    if isinstance(default, (int, float)):
+        integer = isinstance(default, int)
+        if isinstance(value, bool) or not isinstance(value, Integral if integer else Real):
+            raise ValueError(f"{what} must be {'an integer' if integer else 'a number'}, got "
+                             f"{value!r}")
+        check_range(what, value, spec)
 
 
 def sample(name: str, denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..ranges import ranged
+
 __all__ = [
     "NoiseSchedule",
     "DiscreteSchedule",
@@ -159,13 +161,13 @@ class ScheduleConfig:
     ``cosine_logsnr`` (continuous)."""
 
     kind: str = "cosine"
-    num_steps: int = 1000
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
+    num_steps: int = ranged(1000, ">= 1")
+    beta_start: float = ranged(1e-4, "(0, 1)")
+    beta_end: float = ranged(0.02, "(0, 1)")
     zero_terminal_snr: bool = False
-    logsnr_min: float = -20.0
-    logsnr_max: float = 20.0
-    shift: float = 1.0
+    logsnr_min: float = ranged(-20.0, lt="logsnr_max")
+    logsnr_max: float = ranged(20.0)
+    shift: float = ranged(1.0, "> 0")
 
 
 def build_schedule(cfg: ScheduleConfig) -> NoiseSchedule:

@@ -24,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..nn import Downsample, ResBlock, ScalarEmbedding, SpatialAttention, TemporalAttention, Upsample
 from ..nn import group_norm
+from ..ranges import ranged
 from .modeling import ModelMixin
 
 __all__ = ["UNet3DConfig", "UNet3D"]
@@ -31,30 +32,30 @@ __all__ = ["UNet3DConfig", "UNet3D"]
 
 @dataclass
 class UNet3DConfig:
-    in_channels: int = 3
-    out_channels: int = 3
-    model_channels: int = 64
-    channel_mult: tuple[int, ...] = (1, 2, 4)
-    num_res_blocks: int = 2
+    in_channels: int = ranged(3, ">= 1")
+    out_channels: int = ranged(3, ">= 1")
+    model_channels: int = ranged(64, ">= 1")
+    channel_mult: tuple[int, ...] = ranged((1, 2, 4), ">= 1")
+    num_res_blocks: int = ranged(2, ">= 1")
     #: indices of the levels (0 = full resolution) with spatial attention (+ cross-attention)
-    attention_levels: tuple[int, ...] = (1, 2)
+    attention_levels: tuple[int, ...] = ranged((1, 2), ">= 0")
     #: levels with temporal attention; None = the same as ``attention_levels``
-    temporal_attention_levels: tuple[int, ...] | None = None
+    temporal_attention_levels: tuple[int, ...] | None = ranged(None, ">= 0")
     temporal_attention: bool = True
     #: spatial self-attention: "softmax", or "linear" (linear cost, for high resolutions)
     spatial_attention: str = "softmax"
-    head_channels: int = 32
+    head_channels: int = ranged(32, ">= 1")
     #: heads at every attention layer, each ``head_channels`` wide, so the attention width is
     #: ``num_heads * head_channels`` whatever the level's width (video-diffusion-pytorch's
     #: ``attn_heads`` x ``attn_dim_head``); None = ``width // head_channels`` heads, as wide
     #: as the level
-    num_heads: int | None = None
-    max_relative_distance: int = 32
-    dropout: float = 0.0
+    num_heads: int | None = ranged(None, ">= 1")
+    max_relative_distance: int = ranged(32, ">= 1")
+    dropout: float = ranged(0.0, "[0, 1)")
     #: cross-attention context width (text tokens / class embeddings); None = no cross-attention
-    context_dim: int | None = None
+    context_dim: int | None = ranged(None, ">= 1")
     #: class-conditional: labels 0..num_classes-1, label num_classes is the "null" class for CFG
-    num_classes: int | None = None
+    num_classes: int | None = ranged(None, ">= 1")
     #: how class labels enter: "add" (an embedding added to the timestep embedding, so every
     #: ResBlock sees it; zero at init) or "cross_attention" (one context token)
     class_embedding: str = "add"
@@ -67,8 +68,8 @@ class UNet3DConfig:
     gradient_checkpointing: bool = False
     #: the clip it generates, in its own space (latent frames / size for a latent model):
     #: pipelines take their output shape from here (filled from the data when training)
-    sample_size: int | None = None
-    num_frames: int | None = None
+    sample_size: int | None = ranged(None, ">= 1")
+    num_frames: int | None = ranged(None, ">= 1")
     extra: dict = field(default_factory=dict)
 
 

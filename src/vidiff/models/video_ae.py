@@ -21,6 +21,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..nn import group_norm
+from ..ranges import ranged
 from .autoencoder import posterior_mode
 from .modeling import ModelMixin
 
@@ -29,30 +30,30 @@ __all__ = ["VideoAutoencoderConfig", "VideoAutoencoder", "DiagonalGaussian"]
 
 @dataclass
 class VideoAutoencoderConfig:
-    in_channels: int = 3
-    base_channels: int = 32
+    in_channels: int = ranged(3, ">= 1")
+    base_channels: int = ranged(32, ">= 1")
     #: channel multiplier per level; there are ``len(channel_mult) - 1`` downsamplings
-    channel_mult: tuple[int, ...] = (1, 2, 4)
-    num_res_blocks: int = 1
-    latent_channels: int = 4
+    channel_mult: tuple[int, ...] = ranged((1, 2, 4), ">= 1")
+    num_res_blocks: int = ranged(1, ">= 1")
+    latent_channels: int = ranged(4, ">= 1")
     #: spatial and temporal compression; powers of two, f_s <= 2 ** (levels - 1)
-    spatial_factor: int = 4
-    temporal_factor: int = 4
+    spatial_factor: int = ranged(4, ">= 1")
+    temporal_factor: int = ranged(4, ">= 1")
     #: "kl" (VAE, sampled latents) or "plain" (deterministic)
     bottleneck: str = "kl"
     #: multiply latents by this before diffusion (1 / std measured on data)
-    scale_factor: float = 1.0
+    scale_factor: float = ranged(1.0, "> 0")
     #: space-to-depth of ``p x p`` pixels before the first conv (and depth-to-space after the
     #: last): part of ``spatial_factor``, and it takes the costly full-resolution convs away
-    patch_size: int = 1
+    patch_size: int = ranged(1, ">= 1")
     #: temporal kernel of every conv: 3 (3D video autoencoder) or 1 (a per-frame 2D
     #: autoencoder, the baseline LVDM compares with; then temporal_factor must be 1)
-    temporal_kernel: int = 3
+    temporal_kernel: int = ranged(3, "[1, 3]")
     #: channels of a full-resolution output stage after the depth-to-space (0 = none): a
     #: residual refinement of the decoded frames by 1x3x3 convs, given the decoder's last
     #: features; it sharpens the edges a ``p x p`` depth-to-space blurs (zero at init, so a
     #: checkpoint without it loads and decodes unchanged)
-    output_stage: int = 0
+    output_stage: int = ranged(0, ">= 0")
     extra: dict = field(default_factory=dict)
 
 

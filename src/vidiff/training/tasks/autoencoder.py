@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from ...models.discriminator import PatchDiscriminator3D
 from ...models.modeling import ModelMixin
 from ...nn.perceptual import load_perceptual
+from ...ranges import ranged
 from ...registry import DATASETS, TASKS
 from ..checkpoint import optimizer_from_tensors, optimizer_to_tensors
 from .base import Task
@@ -34,18 +35,18 @@ class AutoencoderLossConfig:
     reconstruction: str = "l1"
     #: weight of KL(posterior || N(0, I)) summed over the latent, per pixel of the clip (LDM's
     #: convention, so 1e-6 balances as in LDM / LVDM)
-    kl_weight: float = 1e-6
+    kl_weight: float = ranged(1e-6, ">= 0")
     #: LPIPS weight; needs ``perceptual_weights`` (a local .safetensors file), otherwise off
-    perceptual_weight: float = 0.0
+    perceptual_weight: float = ranged(0.0, ">= 0")
     perceptual_weights: str | None = None
     #: 3D patch discriminator (hinge loss, adaptive weight) from step ``disc_start``; 0 = off
-    disc_weight: float = 0.0
-    disc_start: int = 2000
-    disc_channels: int = 32
-    disc_layers: int = 2
-    disc_lr: float = 2e-4
+    disc_weight: float = ranged(0.0, ">= 0")
+    disc_start: int = ranged(2000, ">= 0")
+    disc_channels: int = ranged(32, ">= 1")
+    disc_layers: int = ranged(2, ">= 1")
+    disc_lr: float = ranged(2e-4, "> 0")
     #: batches used to measure the latent scale factor (1 / std) at each checkpoint
-    scale_batches: int = 4
+    scale_batches: int = ranged(4, ">= 1")
     #: train the decoder only (with ``train.init_from``): the encoder, hence the latent space,
     #: its scale factor and any latent cache or latent diffusion model made from it, stays valid
     freeze_encoder: bool = False
@@ -128,7 +129,8 @@ class AutoencoderTask(Task):
             g_loss = -self.disc(rec).mean()
             w = self._adaptive_weight(rec_loss, g_loss) if torch.is_grad_enabled() else 1.0
             loss = loss + self.lc.disc_weight * w * g_loss
-        self._last = (x.detach(), rec.detach())
+        # the discriminator steps outside autocast (after_step), in its own float32
+        self._last = (x.detach().float(), rec.detach().float())
         return loss
 
     def after_step(self, step: int) -> dict[str, float]:
