@@ -93,9 +93,12 @@ def one_thread():
 
 @pytest.mark.slow
 def test_fsdp_checkpoint_resumes_in_one_process(fsdp_run, tmp_path, one_thread):
+    """One process with twice the accumulation takes the same samples per step as the two
+    FSDP ranks (4 x 2 x 2 = 4 x 4 x 1), so it resumes the run."""
     shutil.copytree(fsdp_run / "checkpoints", tmp_path / "checkpoints")
     ck = latest_checkpoint(tmp_path / "checkpoints")
-    tr = Trainer(tiny(tmp_path, *RUN, one_thread))
+    one = [*RUN, one_thread, "train.grad_accum=4"]
+    tr = Trainer(tiny(tmp_path, *one))
     assert tr.world == 1 and tr.resume()
     assert tr.step == 4
     raw, ema = load_file(str(ck / "raw.safetensors")), load_file(str(ck / "model.safetensors"))
@@ -106,7 +109,7 @@ def test_fsdp_checkpoint_resumes_in_one_process(fsdp_run, tmp_path, one_thread):
         st = tr.opt.state[p]
         assert int(st["step"]) == 4
         assert torch.equal(st["exp_avg_sq"], moments[f"{i}.exp_avg_sq"])
-    res = Trainer(tiny(tmp_path, *RUN, one_thread)).fit(steps=6)  # a new trainer resumes itself
+    res = Trainer(tiny(tmp_path, *one)).fit(steps=6)  # a new trainer resumes itself
     assert res.steps == 6 and len(res.losses) == 2
     assert all(torch.isfinite(torch.tensor(res.losses)))
     last = latest_checkpoint(tmp_path / "checkpoints")

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         from ..config import ConfigError
         from ..data.video_io import VideoReadError
 
-        if a.debug or not isinstance(e, (CLIError, ConfigError, VideoReadError, ValueError,
-                                         FileNotFoundError)):
+        expected = (CLIError, ConfigError, VideoReadError, ValueError, FileNotFoundError,
+                    FloatingPointError, MemoryError)  # also a NaN loss, a clip too large
+        if a.debug or not isinstance(e, expected):
             raise
         print(f"vidiff: error: {e}", file=sys.stderr)
         return 2

@@ -18,8 +18,9 @@ class Autoencode(Command):
         p.add_argument("input")
         p.add_argument("--checkpoint", required=True, help="a VideoAutoencoder checkpoint")
         p.add_argument("--out", default="recon.mp4")
-        p.add_argument("--size", type=int, help="resize (shorter side) and centre-crop first")
-        p.add_argument("--max-frames", type=int)
+        p.add_argument("--size", type=positive("--size"),
+                       help="resize (shorter side) and centre-crop first")
+        p.add_argument("--max-frames", type=positive("--max-frames"))
         p.add_argument("--chunk", type=positive("--chunk"), default=4,
                        help="latent frames a window")
         add_options(p, "--fps")
@@ -29,7 +30,9 @@ class Autoencode(Command):
         import torch
 
         from ..data.datasets import frames_to_tensor, resize_crop
-        from ..data.video_io import VideoWriter, read_video, to_uint8
+        from ..data.video_io import VideoWriter, check_writable, read_video, to_uint8
+
+        check_writable(a.out)
         from ..evaluation.metrics import psnr, ssim
 
         ae = load_autoencoder(a.checkpoint)

@@ -8,10 +8,8 @@ import json
 import time
 from pathlib import Path
 
-from .args import GUIDANCE, SAMPLING, add_options, sampling_kwargs, sampling_report
+from .args import GUIDANCE, SAMPLING, add_options, like, sampling_kwargs, sampling_report
 from .base import CLIError, Command, load_pipeline, random_labels
-
-VIDEO_SUFFIXES = (".mp4", ".gif", ".avi", ".webm")
 
 
 class Evaluate(Command):
@@ -22,8 +20,9 @@ class Evaluate(Command):
         p.add_argument("target")
         add_options(p, "--num-videos", "--batch-size", *SAMPLING, *GUIDANCE, "--seed",
                     num_videos={"default": 64}, batch_size={"default": 16})
-        p.add_argument("--size", type=int, default=32)
-        p.add_argument("--num-frames", type=int, default=8)
+        p.add_argument("--size", type=like("--size", "data.moving_shapes.size", int), default=32)
+        p.add_argument("--num-frames", default=8,
+                       type=like("--num-frames", "data.moving_shapes.num_frames", int))
         add_options(p, "--max-objects", "--device")
         p.add_argument("--json", help="also write the report here")
 
@@ -48,12 +47,12 @@ class Evaluate(Command):
 
 def _videos_in(src: Path, a: argparse.Namespace):
     """The videos of a folder, measured in the Moving Shapes setting of their size."""
-    from ..data.video_io import VideoReadError, read_video
+    from ..data.video_io import READABLE_SUFFIXES, VideoReadError, read_video
     from ..evaluation import moving_shapes_config
 
-    files = sorted(f for f in src.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
+    files = sorted(f for f in src.iterdir() if f.suffix.lower() in READABLE_SUFFIXES)
     if not files:
-        raise CLIError(f"{src}: no videos and no checkpoint")
+        raise CLIError(f"{src}: no videos ({', '.join(READABLE_SUFFIXES)}) and no checkpoint")
     vids = []
     for f in files:
         try:

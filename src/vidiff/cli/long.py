@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from .args import SAMPLING, add_options, positive
+from .args import SAMPLING, add_options, number, positive
 from .base import Command, load_pipeline
 
 
@@ -19,16 +19,17 @@ class Long(Command):
         p.add_argument("--frames", type=positive("--frames"), default=1024)
         p.add_argument("--mode", choices=["autoregressive", "hierarchical"],
                        default="autoregressive")
-        p.add_argument("--context", type=int, help="given frames per window (model-space frames)")
-        p.add_argument("--stride", type=int, help="hierarchical: key-frame stride in model frames "
-                       "(default: the key model's own frame stride)")
+        p.add_argument("--context", type=positive("--context"),
+                       help="given frames per window (model-space frames)")
+        p.add_argument("--stride", type=positive("--stride"), help="hierarchical: key-frame "
+                       "stride in model frames (default: the key model's own frame stride)")
         p.add_argument("--key-checkpoint", help="hierarchical: the key-frame-rate model (default: "
                        "the one the checkpoint bundles, if any)")
-        p.add_argument("--cond-t", type=float, default=None,
+        p.add_argument("--cond-t", type=number("--cond-t", "[0, 1]"), default=None,
                        help="noise level s of the given frames (conditional latent "
                        "perturbation); default: 0 for models trained with frame masks, else "
                        "VDM-style")
-        p.add_argument("--uncond-weight", type=float, default=0.0,
+        p.add_argument("--uncond-weight", type=number("--uncond-weight", ">= 0"), default=0.0,
                        help="unconditional guidance w")
         add_options(p, *SAMPLING, "--num-videos", "--seed", "--fps", "--device",
                     steps={"default": 50, "help": None},

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from .args import GUIDANCE, SAMPLING, add_options, positive, sampling_kwargs
+from .args import GUIDANCE, SAMPLING, add_options, like, number, sampling_kwargs
 from .base import CLIError, Command, load_pipeline
 
 
@@ -16,14 +16,17 @@ class Sample(Command):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("checkpoint")
-        p.add_argument("--num-frames", type=positive("--num-frames"))
+        p.add_argument("--num-frames", type=like("--num-frames", "sample.num_frames", int))
         add_options(p, "--num-videos", *SAMPLING, num_videos={"default": 4})
-        p.add_argument("--eta", type=float, help="ddim: 0 deterministic, 1 ancestral-like")
+        p.add_argument("--eta", type=like("--eta", "sample.eta"),
+                       help="ddim: 0 deterministic, 1 ancestral-like")
         p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                        help="sampler option: gamma (ancestral, pc), delta, corrector_steps (pc)")
         add_options(p, *GUIDANCE,
                     guidance_scale={"help": "classifier-free guidance (default: the checkpoint's)"})
-        p.add_argument("--class-label", type=int, help="class-conditional models; default: random")
+        # its range is the model's classes: the pipeline checks it before sampling
+        p.add_argument("--class-label", type=number("--class-label", None, int),
+                       help="class-conditional models; default: random")
         add_options(p, "--seed", "--fps", "--device")
         p.add_argument("--out", default="out.mp4",
                        help="output .mp4/.gif (+ gif and contact sheet)")
@@ -32,8 +35,9 @@ class Sample(Command):
     def run(self, a: argparse.Namespace) -> int:
         import torch
 
-        from ..data.video_io import write_sample_outputs
+        from ..data.video_io import check_writable, write_sample_outputs
 
+        check_writable(a.out)  # a file type we cannot write: say so before sampling
         pipe = load_pipeline(a.checkpoint, a.device, a.guide)
         g = torch.Generator().manual_seed(a.seed)
         kw = sampler_options(a, a.sampler or pipe.experiment.sample.sampler)

@@ -20,6 +20,14 @@ def random_class_labels(num_classes: int, n: int, generator: torch.Generator | N
     return torch.randint(0, num_classes, (n,), generator=generator)
 
 
+def _check_labels(lab: Tensor, k: int, what: str) -> None:
+    """Labels must be real classes ``0..k-1`` (``k`` is the null class of guidance)."""
+    bad = lab[(lab < 0) | (lab >= k)]
+    if bad.numel():
+        raise ValueError(f"{what} must be in 0..{k - 1} (the model has {k} classes; {k} is its "
+                         f"unconditional null class), got {int(bad[0])}")
+
+
 @ENCODERS.register("class_labels")
 class ClassLabelEncoder(ConditionEncoder):
     """Labels ``0..K-1`` of a model with ``num_classes = K``; label ``K`` is the null class of
@@ -38,8 +46,12 @@ class ClassLabelEncoder(ConditionEncoder):
         if value is None:
             return None
         lab = torch.as_tensor(value, device=device).long().reshape(-1)
+        _check_labels(lab, k, "class_labels")
         if lab.numel() == 1:
             lab = lab.expand(num_videos)
+        elif lab.numel() != num_videos:
+            raise ValueError(f"class_labels: {lab.numel()} labels for {num_videos} videos (give "
+                             "one, or one per video)")
         return lab, torch.full_like(lab, k)
 
     def for_training(self, model: nn.Module, batch: dict, *, device: torch.device,
@@ -47,6 +59,7 @@ class ClassLabelEncoder(ConditionEncoder):
         if "label" not in batch:
             return None
         lab = batch["label"].to(device)
+        _check_labels(lab, model.num_classes, "the dataset's labels (data.label)")
         drop = torch.rand(lab.shape, generator=generator) < drop_prob
         return torch.where(drop.to(device), model.num_classes, lab)
 

@@ -7,6 +7,7 @@ Items are pure functions of ``(index, seed)``, so a run is reproducible and resu
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import random
 from pathlib import Path
@@ -18,14 +19,15 @@ from torch.utils.data import Dataset
 
 from ..registry import DATASETS
 from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
-from .video_io import VideoReadError, iter_frames, probe_video, read_video
+from .video_io import READABLE_SUFFIXES, VideoReadError, iter_frames, probe_video, read_frames
 
 __all__ = ["MovingShapesDataset", "VideoFolderDataset", "ImageFolderDataset", "frames_to_tensor",
-           "resize_crop", "collate", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
+           "resize_crop", "collate", "read_video_list", "clip_frames", "VIDEO_SUFFIXES",
+           "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".gif", ".webm", ".mkv", ".mov", ".m4v")
+VIDEO_SUFFIXES = READABLE_SUFFIXES  # the one list, in video_io
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
@@ -87,18 +89,72 @@ class MovingShapesDataset(Dataset):
         return item
 
 
+def read_video_list(path: str | Path) -> list[tuple[int, str, str | None]]:
+    """The rows of a CSV list of videos as ``(line number, path cell, caption or None)``, as
+    spreadsheets write them: a UTF-8 or UTF-16 byte-order mark, ``,`` ``;`` or tab between
+    cells, header names in any case. Blank rows are left out; an empty path is kept (for the
+    caller to name its line)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (save it as 'CSV UTF-8')") from e
+    first = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first.count) if any(d in first for d in ",;\t") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "path" not in header:
+        raise ValueError(f"{path}: CSV needs a 'path' column (its header: "
+                         f"{', '.join(header) or 'none'})")
+    rows = []
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            cells = dict(zip(header, row))
+            rows.append((reader.line_num, (cells.get("path") or "").strip(),
+                         cells.get("caption", "") if "caption" in header else None))
+    return rows
+
+
+def clip_frames(times: np.ndarray, vfr: bool, num_frames: int, rng: random.Random,
+                target_fps: float | None = None, stride: int = 1) -> tuple[np.ndarray, float]:
+    """Which frames (indices into ``times``, the frames' presentation times in seconds) make a
+    clip, and its real frame rate. With ``target_fps`` the frames are those on screen
+    ``1 / target_fps`` seconds apart (for an evenly spaced file, rounded to whole frames);
+    otherwise every ``stride``-th frame. The start is drawn with ``rng``; a file too short for
+    a clip gives indices past its end."""
+    n, d = len(times), np.diff(times)
+    period = float(d.mean()) if n > 1 and times[-1] > 0 else 1.0
+    if not target_fps:
+        need = (num_frames - 1) * stride + 1
+        idx = rng.randint(0, n - need) + stride * np.arange(num_frames) if n >= need else \
+            np.arange(need)[::stride]
+        span = times[idx[-1]] - times[idx[0]] if idx[-1] < n else 0
+        return idx, float((num_frames - 1) / span if vfr and span > 0 else 1 / (period * stride))
+    step = 1 / target_fps if vfr else max(1, round(1 / (target_fps * period))) * period
+    slack = 0.5 * float(d[d > 0].min()) if (d > 0).any() else 1e-3  # timestamps' rounding
+    starts = int(np.searchsorted(times, times[-1] - (num_frames - 1) * step + slack, "right"))
+    if starts == 0:
+        return np.arange(n, n + num_frames), 1 / step
+    grid = times[rng.randint(0, starts - 1)] + step * np.arange(num_frames)
+    return np.searchsorted(times, grid + slack, "right") - 1, 1 / step
+
+
 class VideoFolderDataset(Dataset):
     """Clips of ``num_frames`` frames from a folder of videos (recursively) or a CSV list.
 
-    The CSV has a ``path`` column (relative to the CSV's folder or absolute) and an optional
-    ``caption``. A clip is taken every ``frame_stride`` frames, or at ``target_fps`` (the stride is
-    then the file's fps / target_fps, at least 1); its start is drawn from ``(seed, index)``.
-    Frames are resized (shorter side) and centre-cropped to ``size``.
+    The CSV (:func:`read_video_list`) has a ``path`` column (relative to the CSV's folder or
+    absolute) and an optional ``caption``. A clip is every ``frame_stride``-th frame, or the
+    frames ``1 / target_fps`` seconds apart by their presentation times (variable-rate phone
+    videos too); its start is drawn from ``(seed, index)`` and its ``fps`` is the real rate.
+    Frames come upright and are resized (shorter side) and centre-cropped to ``size``.
 
-    Unreadable files - empty, truncated, not a video, too short - raise
-    :class:`VideoReadError` with the file named when ``on_error="error"``. With
-    ``on_error="skip"`` they are dropped with a warning when found at construction (each file is
-    probed) or replaced by the next good file if they fail later; ``skipped`` counts them.
+    Unreadable files - empty, truncated, not a video, too short - and CSV rows without a usable
+    path raise :class:`VideoReadError` naming the file (and CSV line) when ``on_error="error"``.
+    With ``on_error="skip"`` they are dropped with a warning when found at construction (each
+    file is probed) or replaced by the next good file if they fail later; ``skipped`` counts
+    them.
     """
 
     def __init__(self, path: str | Path, num_frames: int = 16, size: int = 64,
@@ -110,30 +166,29 @@ class VideoFolderDataset(Dataset):
         self.num_frames, self.size, self.stride, self.target_fps = num_frames, size, frame_stride, target_fps
         self.on_error, self.seed = on_error, seed
         self.skipped: list[tuple[str, str]] = []
-        entries: list[tuple[Path, str | None]] = []
+        entries: list[tuple[str, Path | None, str | None]] = []  # (where, file, caption)
         if p.is_dir():
-            entries = [(f, None) for f in sorted(p.rglob("*")) if f.suffix.lower() in VIDEO_SUFFIXES]
-        elif p.is_file() and p.suffix.lower() == ".csv":
-            with open(p, newline="") as fh:
-                reader = csv.DictReader(fh)
-                if not reader.fieldnames or "path" not in reader.fieldnames:
-                    raise ValueError(f"{p}: CSV needs a 'path' column")
-                for row in reader:
-                    fp = Path(row["path"])
-                    entries.append((fp if fp.is_absolute() else p.parent / fp, row.get("caption")))
+            entries = [("", f, None) for f in sorted(p.rglob("*"))
+                       if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()]
+        elif p.is_file() and p.suffix.lower() in (".csv", ".tsv"):
+            for line, cell, cap in read_video_list(p):
+                fp = Path(cell) if cell else None
+                entries.append((f"{p}:{line}: ", fp if fp is None or fp.is_absolute()
+                                else p.parent / fp, cap))
         else:
             raise FileNotFoundError(f"{p}: not a folder of videos or a .csv list")
         self.items: list[tuple[Path, str | None, dict]] = []
-        for fp, cap in entries:
+        for where, fp, cap in entries:
             try:
-                info = probe_video(fp)
-                if Path(fp).stat().st_size == 0:
-                    raise VideoReadError(f"{fp}: empty file")
+                if fp is None:
+                    raise VideoReadError("empty 'path' cell")
+                info = probe_video(fp, with_times=True)
+                self._clip(fp, info, random.Random(0))  # too short for a clip?
                 self.items.append((fp, cap, info))
             except (VideoReadError, OSError) as e:
-                self._bad(str(fp), str(e))
+                self._bad(str(fp or where), where + str(e))
         if not self.items:
-            raise VideoReadError(f"{p}: no readable videos")
+            raise VideoReadError(f"{p}: no readable videos ({', '.join(VIDEO_SUFFIXES)})")
 
     def _bad(self, path: str, why: str) -> None:
         if self.on_error == "error":
@@ -149,31 +204,34 @@ class VideoFolderDataset(Dataset):
         """``(frames, size)`` of an item in pixels."""
         return self.num_frames, self.size
 
-    def _stride(self, info: dict) -> int:
-        if self.target_fps:
-            return max(1, round(info["fps"] / self.target_fps))
-        return self.stride
+    def _clip(self, fp: Path, info: dict, rng: random.Random) -> tuple[np.ndarray, float]:
+        times = info["times"]
+        idx, fps = clip_frames(times, info["vfr"], self.num_frames, rng, self.target_fps,
+                               self.stride)
+        if idx.max() >= len(times):
+            n = len(times)
+            rate = f" at {self.target_fps:g} fps" if self.target_fps else (
+                f" every {self.stride} frames" if self.stride > 1 else "")
+            raise VideoReadError(f"{fp}: {n} frames ({times[-1] * n / max(n - 1, 1):.2f} s), too "
+                                 f"short for a clip of {self.num_frames} frames{rate}")
+        return idx, fps
 
     def _load(self, i: int) -> dict:
         fp, cap, info = self.items[i]
-        stride = self._stride(info)
-        need = (self.num_frames - 1) * stride + 1
         rng = random.Random(self.seed * 7_919 + i)
         for attempt in range(2):
-            total = info["num_frames"]
-            start = rng.randint(0, total - need) if total and total >= need else 0
+            idx, fps = self._clip(fp, info, rng)
             try:
-                frames = read_video(fp, start=start, num_frames=self.num_frames, stride=stride)
+                frames = read_frames(fp, idx)
                 break
             except VideoReadError:
                 if attempt or info.get("counted"):
                     raise
-                # container headers can overstate the frame count (an AVI here claims 444
-                # frames and decodes 68): count what really decodes, once, and draw again
-                info["num_frames"] = sum(1 for _ in iter_frames(fp))
-                info["counted"] = True
-        item = {"video": resize_crop(frames_to_tensor(frames), self.size),
-                "fps": info["fps"] / stride}
+                # a container can list more frames than decode: count what does, once, and
+                # draw again
+                info["times"] = info["times"][:sum(1 for _ in iter_frames(fp))]
+                info["num_frames"], info["counted"] = len(info["times"]), True
+        item = {"video": resize_crop(frames_to_tensor(frames), self.size), "fps": fps}
         if cap is not None:
             item["caption"] = cap
         return item

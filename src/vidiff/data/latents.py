@@ -74,6 +74,10 @@ def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta:
     if not zs:
         raise ValueError("no clips to encode")
     z = torch.cat(zs)
+    if not bool(torch.isfinite(z).all()):
+        bad = sorted({int(i) for i in (~torch.isfinite(z)).flatten(1).any(1).nonzero()[:, 0]})
+        raise ValueError(f"encoding produced NaN/inf latents for clip(s) {bad[:5]}: the "
+                         "autoencoder or the clips are damaged; nothing was written")
     ft, fs = ae.factors
     meta = {**meta, "num_clips": z.shape[0], "latent_shape": list(z.shape[1:]),
             "temporal_factor": ft, "spatial_factor": fs,

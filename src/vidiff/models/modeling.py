@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..devices import resolve_device
 from ..registry import MODELS, check_fields
 
 __all__ = ["ModelMixin", "MODELS", "load_model", "build_model", "atomic_write"]
@@ -117,7 +118,7 @@ class ModelMixin(nn.Module):
         if cls is not ModelMixin and not issubclass(target, cls):
             raise ValueError(f"{d} holds a {target.__name__}, not a {cls.__name__}")
         model = target.from_config(config)
-        sd = load_file(str(d / WEIGHTS_NAME), device=map_location)
+        sd = load_file(str(d / WEIGHTS_NAME), device=str(resolve_device(map_location)))
         model.load_state_dict(sd)
         return model
 

@@ -37,6 +37,7 @@ from ..models.autoencoder import Autoencoder
 from ..models.modeling import ModelMixin, load_model
 from ..registry import COMPONENT_KINDS, PIPELINES
 from ..version import __version__
+from .guards import NonFiniteError, nonfinite_weights
 from ..training.checkpoint import MODEL_INDEX, read_model_index, resolve_checkpoint
 
 __all__ = ["DiffusionPipeline", "ComponentKind", "MODEL_INDEX", "read_model_index"]
@@ -178,13 +179,18 @@ class DiffusionPipeline:
 
         Raises:
             ValueError: another ``output_type``.
+            NonFiniteError: decoding produced NaN/inf (the samples given are finite).
         """
         if output_type not in ("np", "pt", "latent"):
             raise ValueError("output_type must be 'np', 'pt' or 'latent'")
         if output_type == "latent":
             return x
-        if self.components.get("autoencoder") is not None:
+        ae = self.components.get("autoencoder")
+        if ae is not None:
             x = self.decode_latents(x)
+            if not bool(torch.isfinite(x).all()):
+                raise NonFiniteError("decoding the latents produced NaN/inf: the autoencoder "
+                                     f"holds {nonfinite_weights(ae) or 'finite weights'}")
         x = x.clamp(-1, 1)
         return x if output_type == "pt" else to_uint8(x)
 

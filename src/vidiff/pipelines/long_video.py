@@ -101,7 +101,8 @@ def hierarchical(pipe, num_frames: int, window: int, stride: int, key_pipe=None,
     n_windows = max(1, -(-(num_frames - 1) // (window - 1)))
     n_keys = n_windows * per + 1
     kwin = key_pipe.sample_shape(1, None)[2]
-    keys = list(autoregressive(key_pipe, n_keys, kwin, key_context or kwin // 2,
+    keys = list(autoregressive(key_pipe, n_keys, kwin,
+                               kwin // 2 if key_context is None else key_context,
                                num_videos=num_videos, cond_t=cond_t,
                                uncond_weight=uncond_weight, **kw))
     keys = torch.cat(keys, dim=2)
@@ -187,12 +188,16 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
     need = -(-num_frames // ft)
     kw["generator"] = generator
     if mode == "autoregressive":
-        chunks = autoregressive(pipe, need, window, context or window // 2, cond_t=cond_t,
-                                num_videos=num_videos, uncond_weight=uncond_weight, **kw)
+        chunks = autoregressive(pipe, need, window, window // 2 if context is None else context,
+                                cond_t=cond_t, num_videos=num_videos,
+                                uncond_weight=uncond_weight, **kw)
     elif mode == "hierarchical":
         kp = key_pipe or pipe.key_pipeline
         kstride = kp.experiment.data.frame_stride if kp is not None else 1
-        stride = stride or (kstride if kstride > 1 else window - 1)  # the key model's own rate
+        if stride is None:  # the key model's own rate
+            stride = kstride if kstride > 1 else window - 1
+        if stride < 1:
+            raise ValueError(f"the key-frame stride must be >= 1, got {stride}")
         chunks = hierarchical(pipe, need, window, stride, key_pipe=key_pipe,
                               key_context=context, num_videos=num_videos, cond_t=cond_t,
                               uncond_weight=uncond_weight, **kw)
@@ -239,7 +244,7 @@ class VideoExtensionPipeline(VideoDiffusionPipeline):
         need = -(-total_frames // self.frames_per_step)
         chunks = [z] + list(autoregressive(
             self, need - z.shape[2], window=window,
-            context=context_frames or window // 2, first=z, **kw))
+            context=window // 2 if context_frames is None else context_frames, first=z, **kw))
         return self.to_uint8(torch.cat(chunks, dim=2))[:, :total_frames]
 
 

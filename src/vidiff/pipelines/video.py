@@ -23,9 +23,12 @@ from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning
                          NetworkDenoiser, build_schedule, sample)
 from ..diffusion.samplers import Callback, check_sampler_options
 from ..models.modeling import ModelMixin, load_model
+from ..ranges import check_range
 from ..registry import ENCODERS, PIPELINES
 from ..training.checkpoint import resolve_checkpoint
 from .base import DiffusionPipeline
+from ..devices import is_out_of_memory, out_of_memory_error
+from .guards import FiniteWatch
 
 __all__ = ["VideoDiffusionPipeline", "same_encoder"]
 
@@ -262,6 +265,16 @@ class VideoDiffusionPipeline(DiffusionPipeline):
             ValueError: an unknown sampler or sampler option, guidance without a condition or
                 guide model, a condition the model does not take, a bad output type.
         """
+        for name, value, spec in (("num_videos", num_videos, ">= 1"),
+                                  ("num_frames", num_frames, ">= 1"),
+                                  ("num_inference_steps", num_inference_steps, ">= 1"),
+                                  ("guidance_scale", guidance_scale, ">= 0"),
+                                  ("autoguidance_scale", autoguidance_scale, ">= 0"),
+                                  ("guidance_weight", guidance_weight, ">= 0"),
+                                  ("uncond_weight", uncond_weight, ">= 0"),
+                                  ("cond_t", cond_t, "[0, 1]")):
+            if value is not None:
+                check_range(name, value, spec)
         s = self.experiment.sample
         sampler = sampler or s.sampler
         steps = num_inference_steps or s.steps
@@ -294,11 +307,20 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                                     weight=guidance_weight, cond_t=cond_t,
                                     pass_mask="frame_mask" in model_conditions(self.model),
                                     uncond_weight=uncond_weight, generator=generator)
-        z = torch.randn(shape, generator=generator).to(dev)
-        x = sample(sampler, den, self.schedule, z, steps, ts=timesteps, generator=generator,
-                   progress=self.progress if progress is None else progress,
-                   callback=callback, **kwargs)
-        return self.postprocess(x, output_type)
+        watch = FiniteWatch(callback, steps if timesteps is None else len(timesteps) - 1)
+        try:
+            z = torch.randn(shape, generator=generator).to(dev)
+            x = sample(sampler, den, self.schedule, z, steps, ts=timesteps, generator=generator,
+                       progress=self.progress if progress is None else progress,
+                       callback=watch, **kwargs)
+            watch.check({"denoiser": self.model, "guide model": self.guide_model})
+            out = self.postprocess(x, output_type)
+        except (MemoryError, RuntimeError) as e:
+            if not is_out_of_memory(e):
+                raise
+            raise out_of_memory_error(e, num_videos, shape[2] * self.frames_per_step,
+                                      shape) from e
+        return out
 
     # -- frame-conditioned models -----------------------------------------------------------
     @property

@@ -20,6 +20,8 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor, distribute_tensor
 
+from ..devices import resolve_device
+
 __all__ = ["Distributed", "STRATEGIES"]
 
 STRATEGIES = ("ddp", "fsdp")
@@ -60,6 +62,7 @@ class Distributed:
     def __init__(self, device: str = "cpu", strategy: str = "ddp"):
         if strategy not in STRATEGIES:
             raise ValueError(f"train.distributed must be one of {STRATEGIES}, got {strategy!r}")
+        resolve_device(device)  # a device this torch cannot use: one line, before any work
         self.strategy = strategy
         self.enabled = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.enabled and not dist.is_initialized():

@@ -30,10 +30,12 @@ from tqdm.auto import tqdm
 from ..config import ExperimentConfig, to_dict
 from ..data.datasets import collate
 from ..data.joint import mix_seed as _mix
+from ..devices import is_out_of_memory
 from ..models.modeling import ModelMixin, build_model
 from .checkpoint import (latest_checkpoint, load_checkpoint, optimizer_state_from_tensors,
                          resolve_checkpoint, save_checkpoint)
 from .distributed import Distributed
+from .resume import check_batch, check_model, truncate_log
 from .tasks import build_task
 
 __all__ = ["Trainer", "build_model", "TrainResult"]
@@ -191,8 +193,9 @@ class Trainer:
         if self.rank != 0:
             return None
         self.task.on_checkpoint(ema, self.batch)
-        state = {"step": self.step, "seed": self.cfg.train.seed, "world_size": self.world,
-                 "time": time.time()}
+        t = self.cfg.train
+        state = {"step": self.step, "seed": t.seed, "world_size": self.world,
+                 "batch_size": t.batch_size, "grad_accum": t.grad_accum, "time": time.time()}
         return save_checkpoint(self.out / "checkpoints", self.step,
                                model=self.model,
                                weights=weights, ema_state=ema, optimizer=opt_state,
@@ -208,6 +211,13 @@ class Trainer:
         if p is None:
             return False
         ck = load_checkpoint(p)
+        t = self.cfg.train
+        check_model(p, ck["raw"], {k: tuple(v.shape) for k, v in self.model.state_dict().items()},
+                    self.model.config_dict())
+        warning = check_batch(p, ck["state"], t.batch_size, t.grad_accum, self.world,
+                              t.allow_batch_change)
+        if warning and self.rank == 0:
+            log.warning("%s", warning)
         self.dist.load_full_state(self.model, ck["raw"])
         self.dist.copy_full_state(self.ema.shadow, ck["ema"])
         self.dist.load_full_optimizer_state(
@@ -218,6 +228,9 @@ class Trainer:
         self.step = int(ck["state"]["step"])
         if self.rank == 0:
             log.info("resumed from %s at step %d", p, self.step)
+            if dropped := truncate_log(self.out / "log.csv", self.step):
+                log.info("log.csv: dropped %d rows of steps after %d (run again now)", dropped,
+                         self.step)
         return True
 
     # -- logging --------------------------------------------------------------------------
@@ -270,10 +283,21 @@ class Trainer:
         last_t, last_step = time.perf_counter(), self.step
         ckpt = None
         while self.step < target:
-            loss, gn = self.train_step()
+            try:
+                loss, gn = self.train_step()
+            except (MemoryError, RuntimeError) as e:
+                if not is_out_of_memory(e):
+                    raise
+                raise MemoryError(f"out of memory at training step {self.step + 1} with "
+                                  f"train.batch_size {t.batch_size}: lower it (train.grad_accum "
+                                  "keeps the samples per step) or set "
+                                  "model.gradient_checkpointing") from e
             if not math.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss} at step {self.step}; lower the "
-                                         "learning rate or enable grad_clip")
+                last = latest_checkpoint(self.out / "checkpoints")
+                raise FloatingPointError(
+                    f"loss became {loss} at step {self.step}; nothing was saved after "
+                    f"{last.name if last else 'the start'}: lower train.lr or set "
+                    "train.grad_clip, then run again (it resumes from there)")
             losses.append(loss)
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == target:

@@ -47,6 +47,10 @@ class DiffusionTask(Task):
         self.autoencoder: Autoencoder | None = None
         if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
             ae = load_model(resolve_checkpoint(cfg.autoencoder), map_location="cpu")
+            if not isinstance(ae, Autoencoder):
+                raise ValueError(f"config.autoencoder: {cfg.autoencoder} holds a "
+                                 f"{type(ae).__name__}, not an autoencoder (train one with "
+                                 "`task: autoencoder`)")
             self.autoencoder = ae.to(device).eval().requires_grad_(False)
         self.joint: JointImages | None = None
 
