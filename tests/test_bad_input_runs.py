@@ -20,11 +20,12 @@ from vidiff.training import Trainer
 
 
 def one_line_error(capsys, code: int, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("vidiff: error:"), err
-    assert "Traceback" not in err and all(n in err for n in needles), err
-    return err
+    out = capsys.readouterr().err.strip()
+    assert code == 2, out
+    err = [ln for ln in out.splitlines() if "%|" not in ln]  # progress bars are not errors
+    assert len(err) == 1 and err[0].startswith("vidiff: error:"), out
+    assert "Traceback" not in out and all(n in err[0] for n in needles), out
+    return err[0]
 
 
 def train_cli(tmp_path, *extra):
@@ -172,6 +173,46 @@ def test_every_self_contained_recipe_trains_with_its_own_options(recipe, tmp_pat
     assert res.steps == 2 and all(np.isfinite(res.losses))
 
 
+@pytest.fixture(scope="module")
+def latent_cache(tmp_path_factory):
+    """A tiny autoencoder of the LVDM recipes' factors (f_t 4, f_s 4, 8 channels) and a cache
+    of 64-frame 32x32 clips encoded by it."""
+    d = tmp_path_factory.mktemp("latents")
+    VideoAutoencoder(VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2, 2),
+                                            latent_channels=8, spatial_factor=4,
+                                            temporal_factor=4)).save_pretrained(d / "ae")
+    assert main(["encode-latents", str(d / "ae"), "--out", str(d / "z.safetensors"),
+                 "--num-clips", "2", "--frames", "64", "--size", "32", "--batch-size", "2"]) == 0
+    return d
+
+
+@pytest.mark.parametrize("recipe", ["lvdm_tiny", "lvdm_key_tiny", "lvdm_small"])
+def test_every_latent_recipe_trains_with_its_own_options(recipe, tmp_path, latent_cache):
+    """The latent recipes' mask mixes, key-frame strides, perturbation and bf16, on a cache."""
+    cfg = load_config(ROOT / "configs" / f"{recipe}.yaml", [
+        f"train.out_dir={tmp_path}", "train.steps=2", "train.ckpt_every=2",
+        "train.batch_size=2", "train.progress=false", "train.tensorboard=false",
+        "train.warmup_steps=1", "train.device=cpu", f"autoencoder={latent_cache / 'ae'}",
+        f"data.path={latent_cache / 'z.safetensors'}", "data.size=32"])
+    cfg.model.update(model_channels=8, head_channels=8, num_heads=None)
+    res = Trainer(cfg).fit()
+    assert res.steps == 2 and all(np.isfinite(res.losses))
+
+
+def test_nan_latents_never_reach_a_cache(tmp_path, capsys):
+    """Sibling of kind 4: an autoencoder with a NaN weight refuses to write the cache."""
+    ae = VideoAutoencoder(VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2, 2),
+                                                 spatial_factor=4, temporal_factor=2))
+    with torch.no_grad():
+        ae.enc_out.bias[0] = float("nan")
+    ae.save_pretrained(tmp_path / "ae")
+    code = main(["encode-latents", str(tmp_path / "ae"), "--out", str(tmp_path / "z.safetensors"),
+                 "--num-clips", "2", "--frames", "8", "--size", "16"])
+    one_line_error(capsys, code, "encoding produced NaN/inf latents for clip(s) [0, 1]",
+                   "nothing was written")
+    assert not (tmp_path / "z.safetensors").exists()
+
+
 # -- 9. expected stops -------------------------------------------------------------------------
 def test_nan_loss_stops_with_one_line(tmp_path, capsys):
     code = train_cli(tmp_path, "train.steps=30", "train.lr=1e30", "train.grad_clip=null",
@@ -189,3 +230,16 @@ def test_out_of_memory_says_what_was_asked(tmp_path):
     err = r.stderr.strip().splitlines()[-1]
     assert err.startswith("vidiff: error: out of memory sampling 1 videos of 200000000 frames")
     assert "frames per batch fit here" in err and "vidiff long" in err
+
+
+def test_out_of_memory_in_training_is_one_line(tmp_path, capsys, monkeypatch):
+    """Sibling of kind 9: a training step that runs out of memory says which knob to turn."""
+    from vidiff.training.tasks import DiffusionTask
+
+    def oom(*a, **k):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                           "123456789 bytes")
+    monkeypatch.setattr(DiffusionTask, "loss", oom)
+    code = train_cli(tmp_path, "train.steps=2")
+    one_line_error(capsys, code, "out of memory at training step 1 with train.batch_size 4",
+                   "train.grad_accum")
