@@ -29,12 +29,19 @@ COMMANDS: list[type[Command]] = [Train, Sample, Evaluate, Long, Autoencode, Enco
                                  Export, Demo]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (``vidiff sample: error: ...``), exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidiff", description="Video diffusion models: train, "
-                                "sample, evaluate.")
+    p = OneLineParser(prog="vidiff", description="Video diffusion models: train, "
+                      "sample, evaluate.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"vidiff {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command in COMMANDS:
         cmd = command()
         cp = sub.add_parser(cmd.name, help=cmd.help)
@@ -56,9 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         from ..config import ConfigError
         from ..data.video_io import VideoReadError
 
-        expected = (CLIError, ConfigError, VideoReadError, ValueError, FileNotFoundError,
-                    FloatingPointError, MemoryError)  # also a NaN loss, a clip too large
-        if a.debug or not isinstance(e, expected):
+        expected = (CLIError, ConfigError, VideoReadError, ValueError, OSError,
+                    FloatingPointError, MemoryError)  # also a NaN loss, a clip too large,
+        if a.debug or not isinstance(e, expected):  # a path that cannot be written
             raise
-        print(f"vidiff: error: {e}", file=sys.stderr)
+        if isinstance(e, OSError) and not isinstance(e, FileNotFoundError) and e.filename:
+            msg = f"{e.filename}: {e.strerror or e}"
+        elif isinstance(e, MemoryError) and not str(e):
+            msg = "out of memory"
+        else:
+            msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"vidiff: error: {msg}", file=sys.stderr)
         return 2

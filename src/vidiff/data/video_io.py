@@ -24,29 +24,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["VideoReadError", "READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "check_writable",
+from .formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES, check_output_path, check_writable
+
+__all__ = ["VideoReadError", "READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "check_writable", "check_output_path",
            "read_video", "read_frames", "iter_frames", "probe_video", "write_video",
            "VideoWriter", "export_to_video", "export_to_gif", "to_uint8", "to_uint8_frames",
            "contact_sheet", "tile_videos", "write_sample_outputs"]
 
-#: what every command and dataset reads as video (folders are scanned for these)
-READABLE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".3gp", ".mpg",
-                     ".mpeg", ".ts", ".wmv", ".flv", ".ogv")
-#: what :class:`VideoWriter` encodes (each one is readable too)
-WRITABLE_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
-
-
 class VideoReadError(RuntimeError):
     """A video file could not be decoded (missing, empty, truncated or not a video)."""
-
-
-def check_writable(path: str | os.PathLike) -> Path:
-    """``path`` if :class:`VideoWriter` can encode its suffix, else a one-line ValueError."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in WRITABLE_SUFFIXES:
-        raise ValueError(f"{path}: cannot write {suffix or 'a file without a suffix'} videos; "
-                         f"use {', '.join(WRITABLE_SUFFIXES)}")
-    return Path(path)
 
 
 def _check_file(path: str | os.PathLike) -> Path:
@@ -269,8 +255,11 @@ class VideoWriter:
         self._s = s
 
     def _mux(self, vf) -> None:
-        for pkt in self._s.encode(vf):
-            self._c.mux(pkt)
+        try:
+            for pkt in self._s.encode(vf):
+                self._c.mux(pkt)
+        except OSError as e:  # the file is created at the first packet: a path we may not write
+            raise ValueError(f"{self.path}: cannot write ({e.strerror or e})") from e
 
     def _gif_flush(self) -> None:
         if self._palette is None and self._pending:  # fit 256 colours to (16 of) the frames

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ..devices import resolve_device
+from ..files import read_json, read_tensors
+from ..ranges import check_range
 from ..registry import MODELS, check_fields
 
 __all__ = ["ModelMixin", "MODELS", "load_model", "build_model", "atomic_write"]
@@ -102,6 +104,9 @@ class ModelMixin(nn.Module):
         for f in dataclasses.fields(cls.config_class):  # JSON turns tuples into lists
             if f.name in cfg and isinstance(cfg[f.name], list):
                 cfg[f.name] = tuple(cfg[f.name])
+            if f.name in cfg and f.metadata.get("range") and cfg[f.name] is not None:
+                for v in cfg[f.name] if isinstance(cfg[f.name], tuple) else (cfg[f.name],):
+                    check_range(f"{cls.__name__}.{f.name}", v, f.metadata["range"])
         return cls(cls.config_class(**cfg))
 
     @classmethod
@@ -112,13 +117,22 @@ class ModelMixin(nn.Module):
         if not (d / CONFIG_NAME).is_file() or not (d / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{d} is not a vidiff model directory "
                                     f"(needs {CONFIG_NAME} and {WEIGHTS_NAME})")
-        config = json.loads((d / CONFIG_NAME).read_text())
+        config = read_json(d / CONFIG_NAME)
         name = config.get("_class_name")
         target = MODELS.get(name) if name is not None else cls
         if cls is not ModelMixin and not issubclass(target, cls):
             raise ValueError(f"{d} holds a {target.__name__}, not a {cls.__name__}")
         model = target.from_config(config)
-        sd = load_file(str(d / WEIGHTS_NAME), device=str(resolve_device(map_location)))
+        sd = read_tensors(d / WEIGHTS_NAME, device=str(resolve_device(map_location)))
+        own = model.state_dict()
+        missing, extra = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+        wrong = [k for k in own if k in sd and own[k].shape != sd[k].shape]
+        if missing or extra or wrong:
+            what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
+                    else f"{wrong[0]} is {tuple(sd[wrong[0]].shape)}, the config makes "
+                    f"{tuple(own[wrong[0]].shape)}")
+            raise ValueError(f"{d}: {WEIGHTS_NAME} does not fit its {CONFIG_NAME} ({what}; "
+                             f"{len(missing) + len(extra) + len(wrong)} tensors differ)")
         model.load_state_dict(sd)
         return model
 

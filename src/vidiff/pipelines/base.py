@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..files import read_json
 from ..config import ExperimentConfig, from_dict, import_plugins, to_dict
 from ..data.video_io import to_uint8
 from ..models.autoencoder import Autoencoder
@@ -94,8 +95,8 @@ class DiffusionPipeline:
             index["autoencoder"] = ["shared", "autoencoder"]  # a key/ folder of old exports
         exp = ExperimentConfig()
         if (d / "pipeline.json").is_file():
-            exp = from_dict(ExperimentConfig, json.loads((d / "pipeline.json").read_text()),
-                            "pipeline")
+            exp = from_dict(ExperimentConfig, read_json(d / "pipeline.json"),
+                            str(d / "pipeline.json"))
         import_plugins(exp.imports)  # the modules that register its parts
         target = cls
         if cls is DiffusionPipeline:
@@ -110,13 +111,20 @@ class DiffusionPipeline:
                 comps[name] = parent[folder]
             else:  # models first, then nested pipelines (which may share them)
                 comps[name] = COMPONENT_KINDS.get(kind).load(d / folder, device, comps)
-        if not (d / MODEL_INDEX).is_file() and isinstance(comps.get("denoiser"), Autoencoder):
-            raise ValueError(f"{d} holds an autoencoder ({type(comps['denoiser']).__name__}), "
-                             "not a diffusion pipeline: use it with `vidiff autoencode` or as a "
-                             "recipe's `autoencoder:`")
+        target.check_components(d, comps)
         pipe = target.__new__(target)
         DiffusionPipeline.__init__(pipe, exp, **comps)
         return pipe
+
+    @classmethod
+    def check_components(cls, d: Path, components: dict[str, Any]) -> None:
+        """Refuse components of the wrong kind before the pipeline is built (one line naming
+        the folder); the base refuses an autoencoder where the denoiser belongs."""
+        if isinstance(components.get("denoiser"), Autoencoder):
+            raise ValueError(f"{d} holds an autoencoder "
+                             f"({type(components['denoiser']).__name__}), not a diffusion "
+                             "pipeline: use it with `vidiff autoencode` or as a recipe's "
+                             "`autoencoder:`")
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None,
                         parent: dict[str, Any] | None = None) -> None:

@@ -22,6 +22,7 @@ from ..config import DiffusionConfig, ExperimentConfig
 from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning,
                          NetworkDenoiser, build_schedule, sample)
 from ..diffusion.samplers import Callback, check_sampler_options
+from ..models.autoencoder import Autoencoder
 from ..models.modeling import ModelMixin, load_model
 from ..ranges import check_range
 from ..registry import ENCODERS, PIPELINES
@@ -75,6 +76,19 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         if self._schedule[0] != cfg:
             self._schedule = (copy.deepcopy(cfg), build_schedule(cfg))
         return self._schedule[1]
+
+    @classmethod
+    def check_components(cls, d: Path, components: dict[str, Any]) -> None:
+        super().check_components(d, components)
+        guide = components.get("guide")
+        if guide is not None and (isinstance(guide, Autoencoder)
+                                  or not isinstance(guide, ModelMixin)):
+            raise ValueError(f"{d}: its guide holds a {type(guide).__name__}, not a denoiser "
+                             "like its own (autoguidance needs a weaker model of the same data)")
+        ae = components.get("autoencoder")
+        if ae is not None and not isinstance(ae, Autoencoder):
+            raise ValueError(f"{d}: its autoencoder holds a {type(ae).__name__}, not an "
+                             "autoencoder")
 
     # -- components by name -----------------------------------------------------------------
     @property

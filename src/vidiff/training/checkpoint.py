@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from ..files import read_json, read_tensors
 from ..models.modeling import atomic_write
 from ..version import __version__
 
@@ -40,7 +41,13 @@ def read_model_index(d: Path) -> dict[str, Any]:
     inferred from the sub-folders present for a folder written without one."""
     d = Path(d)
     if (d / MODEL_INDEX).is_file():
-        return json.loads((d / MODEL_INDEX).read_text())
+        index = read_json(d / MODEL_INDEX)
+        for name, spec in index.items():
+            if not name.startswith("_") and not (isinstance(spec, list) and len(spec) == 2
+                                                 and all(isinstance(x, str) for x in spec)):
+                raise ValueError(f"{d / MODEL_INDEX}: component {name!r} must be [kind, folder], "
+                                 f"got {spec!r}")
+        return index
     index: dict[str, Any] = {"denoiser": ["model", "."]}
     index.update({n: [kind, n] for n, kind in _LEGACY_COMPONENTS.items() if (d / n).is_dir()})
     return index
@@ -175,9 +182,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> dict:
     """Tensors and metadata of a checkpoint directory (no unpickling)."""
     p = Path(path)
-    out = {"raw": load_file(str(p / "raw.safetensors")),
-           "ema": load_file(str(p / "model.safetensors")),
-           "optimizer": load_file(str(p / "optimizer.safetensors")),
-           "state": json.loads((p / "trainer_state.json").read_text()),
-           "task": load_file(str(p / "task.safetensors")) if (p / "task.safetensors").is_file() else {}}
-    return out
+    task = p / "task.safetensors"
+    return {"raw": read_tensors(p / "raw.safetensors"),
+            "ema": read_tensors(p / "model.safetensors"),
+            "optimizer": read_tensors(p / "optimizer.safetensors"),
+            "state": read_json(p / "trainer_state.json"),
+            "task": read_tensors(task) if task.is_file() else {}}
