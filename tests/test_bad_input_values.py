@@ -45,8 +45,9 @@ def cli_error(capsys, args: list[str]) -> str:
 @pytest.mark.parametrize("command,flag,value,allowed", [
     (["sample", "x"], "--eta", "-1", "in [0, 1]"),
     (["sample", "x"], "--eta", "5", "in [0, 1]"),
-    (["sample", "x"], "--fps", "0", "> 0"),
-    (["sample", "x"], "--fps", "-8", "> 0"),
+    (["sample", "x"], "--fps", "0", "in [0.001, 1000]"),
+    (["sample", "x"], "--fps", "-8", "in [0.001, 1000]"),
+    (["sample", "x"], "--fps", "1e12", "in [0.001, 1000]"),
     (["eval", "real"], "--num-frames", "0", ">= 1"),
     (["long", "x"], "--context", "0", ">= 1"),
     (["long", "x"], "--stride", "0", ">= 1"),
@@ -114,15 +115,17 @@ def test_sample_opt_out_of_range_is_one_line(tmp_path, capsys):
      "--autoguidance-interval must be in [0, 1], got 2"),
     (["sample", "x", "--steps", "0"], "--steps must be >= 1, got 0"),
     (["sample", "x", "--num-frames", "1.5"], "--num-frames must be an integer, got '1.5'"),
-    (["sample", "x", "--fps", "nan"], "--fps must be > 0, got nan"),
-    (["sample", "x", "--fps", "inf"], "--fps must be > 0, got inf"),
+    (["sample", "x", "--fps", "nan"], "--fps must be in [0.001, 1000], got nan"),
+    (["sample", "x", "--fps", "inf"], "--fps must be in [0.001, 1000], got inf"),
     (["sample", "x", "--class-label", "one"], "--class-label must be an integer, got 'one'"),
-    (["eval", "real", "--seed", "-3"], "--seed must be >= 0, got -3"),
+    (["eval", "real", "--seed", "-3"], "--seed must be in [0, 9e18], got -3"),
+    (["sample", "x", "--seed", "99999999999999999999999"],
+     "--seed must be in [0, 9e18], got 99999999999999999999999"),
     (["eval", "real", "--size", "0"], "--size must be >= 1, got 0"),
     (["eval", "real", "--max-objects", "0"], "--max-objects must be >= 1, got 0"),
     (["long", "x", "--cond-t", "1.5"], "--cond-t must be in [0, 1], got 1.5"),
     (["long", "x", "--uncond-weight", "-1"], "--uncond-weight must be >= 0, got -1"),
-    (["long", "x", "--fps", "0"], "--fps must be > 0, got 0"),
+    (["long", "x", "--fps", "0"], "--fps must be in [0.001, 1000], got 0"),
     (["train", VDM, "--steps", "0"], "--steps must be >= 1, got 0"),
     (["export", "x", "--out", "y", "--guidance-scale", "-2"],
      "--guidance-scale must be >= 0, got -2"),
@@ -138,7 +141,7 @@ def test_sibling_options(args, tail, capsys):
 
 
 def test_encode_latents_object_counts(tmp_path, capsys):
-    err = cli_error(capsys, ["encode-latents", "x", "--out", str(tmp_path / "z"),
+    err = cli_error(capsys, ["encode-latents", "x", "--out", str(tmp_path / "z.safetensors"),
                              "--min-objects", "3", "--max-objects", "2"])
     assert err == "vidiff: error: --min-objects must be <= --max-objects (2), got 3"
 
@@ -146,7 +149,7 @@ def test_encode_latents_object_counts(tmp_path, capsys):
 @pytest.mark.parametrize("override,msg", [
     ("sample.guidance_scale=-1", "config.sample.guidance_scale must be >= 0, got -1"),
     ("sample.eta=5", "config.sample.eta must be in [0, 1], got 5"),
-    ("sample.fps=0", "config.sample.fps must be > 0, got 0"),
+    ("sample.fps=0", "config.sample.fps must be in [0.001, 1000], got 0"),
     ("sample.steps=0", "config.sample.steps must be >= 1, got 0"),
     ("sample.autoguidance_interval=[0.5, 2]", "config.sample.autoguidance_interval[1] must be "
                                               "in [0, 1], got 2.0"),
@@ -156,7 +159,7 @@ def test_encode_latents_object_counts(tmp_path, capsys):
     ("train.ema_decay=1.5", "config.train.ema_decay must be in [0, 1], got 1.5"),
     ("train.betas=[0.9, 1.0]", "config.train.betas[1] must be in [0, 1), got 1.0"),
     ("train.grad_accum=0", "config.train.grad_accum must be >= 1, got 0"),
-    ("train.seed=-1", "config.train.seed must be >= 0, got -1"),
+    ("train.seed=-1", "config.train.seed must be in [0, 9e18], got -1"),
     ("data.num_frames=0", "config.data.num_frames must be >= 1, got 0"),
     ("data.moving_shapes.min_objects=4", "config.data.moving_shapes.min_objects must be <= "
                                          "max_objects (2), got 4"),

@@ -62,7 +62,7 @@ class DataConfig:
     num_frames: int = ranged(16, ">= 1")
     size: int = ranged(64, ">= 1")
     frame_stride: int = ranged(1, ">= 1")
-    target_fps: float | None = ranged(None, "> 0")
+    target_fps: float | None = ranged(None, "(0, 1000]")
     #: on a corrupt file: "error" stops with a clear message, "skip" warns and counts it
     on_error: str = "error"
     #: joint image-video training: images appended to each clip as extra frames
@@ -114,7 +114,7 @@ class TrainConfig:
     #: resume even when batch x accumulation x processes differs from the checkpoint's (a
     #: warning instead of an error; the run then no longer follows the uninterrupted one)
     allow_batch_change: bool = False
-    seed: int = ranged(0, ">= 0")
+    seed: int = ranged(0, "[0, 9e18]")  # a 64-bit generator seed
     num_threads: int | None = ranged(None, ">= 1")
     compile: bool = False
     tensorboard: bool = True
@@ -135,7 +135,7 @@ class SampleConfig:
     autoguidance_interval: tuple[float, float] | None = ranged(None, "[0, 1]")
     #: ddim's eta (the sampler's own range)
     eta: float = ranged(0.0, sample_ddim.option_ranges["eta"])
-    fps: float = ranged(8.0, "> 0")
+    fps: float = ranged(8.0, "[0.001, 1000]")
 
 
 @dataclass
@@ -183,6 +183,9 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
+        fixed = args and Ellipsis not in args
+        if fixed and len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
         inner = args[0] if args else Any
         return tuple(_convert(inner, v, where) for v in value)
     if origin is list or tp is list:

@@ -31,9 +31,10 @@ class Autoencode(Command):
 
         from ..data.datasets import frames_to_tensor, resize_crop
         from ..data.video_io import VideoWriter, check_writable, read_video, to_uint8
+        from ..devices import is_out_of_memory
+        from ..evaluation.metrics import psnr, ssim
 
         check_writable(a.out)
-        from ..evaluation.metrics import psnr, ssim
 
         ae = load_autoencoder(a.checkpoint)
         ft, fs = ae.factors
@@ -46,11 +47,20 @@ class Autoencode(Command):
         F_, H, W = F_ - F_ % ft, H - H % fs, W - W % fs
         if F_ == 0:
             raise CLIError(f"{a.input}: fewer than f_t={ft} frames")
+        if H == 0 or W == 0:
+            raise CLIError(f"{a.input}: {x.shape[2]}x{x.shape[3]} pixels is smaller than the "
+                           f"autoencoder's spatial factor f_s={fs} (see --size)")
         x = x[:, :F_, :H, :W][None]
         ref = to_uint8(x[0])
         t0 = time.perf_counter()
         with torch.no_grad():
-            z = ae.encode_chunked(x, chunk=a.chunk)
+            try:
+                z = ae.encode_chunked(x, chunk=a.chunk)
+            except (MemoryError, RuntimeError) as e:
+                if not is_out_of_memory(e):
+                    raise
+                raise MemoryError(f"out of memory encoding {F_} frames of {H}x{W}: use --size "
+                                  "or --chunk to encode less at a time") from e
             outs = []
             with VideoWriter(a.out, a.fps) as w:
                 for part in ae.decode_chunked(z, chunk=a.chunk):

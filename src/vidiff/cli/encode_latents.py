@@ -37,6 +37,8 @@ class EncodeLatents(Command):
         from ..data.latents import encode_to_cache
         from ..data.moving_shapes import MovingShapesConfig
 
+        if not a.out.endswith(".safetensors"):
+            raise CLIError(f"--out {a.out}: a latent cache is a .safetensors file")
         if a.min_objects > a.max_objects:
             raise CLIError(f"--min-objects must be <= --max-objects ({a.max_objects}), got "
                            f"{a.min_objects}")

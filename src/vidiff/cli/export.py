@@ -57,6 +57,11 @@ class Export(Command):
         if s.autoguidance_scale and pipe.guide_model is None:
             raise CLIError("--autoguidance-scale needs --guide (or a checkpoint with a guide "
                            "model)")
+        if s.sampler != "ddpm":
+            try:  # a default the checkpoint's schedule cannot take fails here, not at sampling
+                pipe.schedule.timesteps(s.steps)
+            except ValueError as e:
+                raise CLIError(f"--steps {s.steps}: {e}") from e
         pipe.save_pretrained(a.out, dtype=torch.float16 if a.half else None)
         print(json.dumps({"out": a.out, "sampler": s.sampler, "steps": s.steps,
                           "guidance_scale": s.guidance_scale,

@@ -166,6 +166,9 @@ def read_video(path: str | os.PathLike, start: int = 0, num_frames: int | None =
                stride: int = 1) -> np.ndarray:
     """Frames ``start, start + stride, ...`` (``num_frames`` of them, or all) as uint8
     ``(F, H, W, 3)``. Raises :class:`VideoReadError` for unreadable or too-short files."""
+    if start < 0 or stride < 1 or (num_frames is not None and num_frames < 1):
+        raise ValueError(f"read_video: start >= 0, stride >= 1, num_frames >= 1; got {start}, "
+                         f"{stride}, {num_frames}")
     if num_frames is not None:
         return read_frames(path, range(start, start + stride * num_frames, stride))
     out = list(itertools.islice(iter_frames(_check_file(path)), start, None, stride))
@@ -198,7 +201,8 @@ def to_uint8(x: torch.Tensor, first_frame: int = 0) -> np.ndarray:
 
 
 def to_uint8_frames(frames, first_frame: int = 0) -> np.ndarray:
-    """Accept uint8/float ``(F, H, W, 3)`` arrays (floats in [0, 1]), lists of such frames or
+    """Accept uint8/int/float ``(F, H, W, 3)`` arrays (integers in 0..255, floats in [0, 1]),
+    lists of such frames or
     PIL images, or a torch ``(C, F, H, W)`` tensor in [-1, 1]; return uint8 ``(F, H, W, 3)``.
     NaN/inf raise a ValueError naming the frames (numbered from ``first_frame``)."""
     if isinstance(frames, torch.Tensor):
@@ -210,6 +214,8 @@ def to_uint8_frames(frames, first_frame: int = 0) -> np.ndarray:
     a = np.asarray(frames)
     if a.ndim != 4 or a.shape[-1] != 3:
         raise ValueError(f"frames must be (F, H, W, 3), got {a.shape}")
+    if a.dtype.kind in "iub" and a.dtype != np.uint8:  # integers are 0..255 values
+        return np.clip(a, 0, 255).astype(np.uint8)
     if a.dtype != np.uint8:
         if a.dtype.kind == "f":
             _refuse_nonfinite([f"frame {first_frame + f}" for f in
@@ -243,7 +249,10 @@ class VideoWriter:
         codec, pix_fmt = {".gif": ("gif", "pal8"), ".mkv": ("ffv1", "bgr0"),
                           ".webm": ("libvpx-vp9", "yuv420p"), ".avi": ("mpeg4", "yuv420p")}.get(
             self.suffix, ("libx264rgb", "rgb24") if self.lossless else ("libx264", "yuv420p"))
-        s = self._c.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1000))
+        rate = Fraction(self.fps).limit_denominator(1000)
+        if not 0 < rate <= 1000:  # a rate the container cannot store would become 24 fps
+            raise ValueError(f"{self.path}: fps must be in [0.001, 1000], got {self.fps}")
+        s = self._c.add_stream(codec, rate=rate)
         s.pix_fmt = pix_fmt
         if codec.startswith("libx264"):
             s.options = ({"crf": "0", "preset": "veryfast"} if self.lossless
@@ -307,7 +316,12 @@ class VideoWriter:
 
 
 def write_video(path: str | os.PathLike, frames, fps: float = 8.0, lossless: bool = False) -> Path:
-    """Encode uint8 ``(F, H, W, 3)`` frames (or what :func:`to_uint8_frames` takes) to ``path``."""
+    """Encode uint8 ``(F, H, W, 3)`` frames (or what :func:`to_uint8_frames` takes) to ``path``
+    at ``fps`` (0.001 to 1000). Raises ``ValueError`` for no frames, NaN/inf frames, an
+    unwritable path or type."""
+    frames = to_uint8_frames(frames)
+    if len(frames) == 0:
+        raise ValueError(f"{path}: no frames to write")
     with VideoWriter(path, fps, lossless=lossless) as w:
         w.write(frames)
     return Path(path)

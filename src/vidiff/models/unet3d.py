@@ -118,6 +118,13 @@ class UNet3D(ModelMixin):
         t_levels = c.attention_levels if c.temporal_attention_levels is None \
             else c.temporal_attention_levels
 
+        levels = len(c.channel_mult)
+        for name, given in (("attention_levels", c.attention_levels),
+                            ("temporal_attention_levels", c.temporal_attention_levels)):
+            bad = [lv for lv in given or () if not 0 <= lv < levels]
+            if bad:
+                raise ValueError(f"UNet3D {name}: level {bad[0]} does not exist (channel_mult "
+                                 f"{tuple(c.channel_mult)} makes levels 0..{levels - 1})")
         if c.num_heads is not None and c.num_heads < 1:
             raise ValueError(f"num_heads must be at least 1 (or null), got {c.num_heads}")
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..devices import resolve_device
 from ..files import read_json
 from ..config import ExperimentConfig, from_dict, import_plugins, to_dict
 from ..data.video_io import to_uint8
@@ -163,7 +164,9 @@ class DiffusionPipeline:
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
            ) -> "DiffusionPipeline":
-        """Move every model component (nested pipelines too)."""
+        """Move every model component (nested pipelines too); a device this torch cannot use is
+        a one-line ``ValueError``."""
+        device = resolve_device(device) if device is not None else None
         for c in self.components.values():
             if c is not None:
                 c.to(device, dtype)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..data.video_io import VideoWriter, to_uint8
 from ..diffusion.masks import mode_mask
+from ..ranges import check_range
 from ..registry import PIPELINES
 from .video import VideoDiffusionPipeline
 
@@ -181,8 +182,10 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
 
     Returns ``{"frames": written per video, "path": out, "paths": [each video's file]}``.
     """
-    if num_videos < 1:
-        raise ValueError(f"num_videos must be >= 1, got {num_videos}")
+    for name, value, spec in (("num_videos", num_videos, ">= 1"),
+                              ("num_frames", num_frames, ">= 1"), ("fps", fps, "[0.001, 1000]"),
+                              ("uncond_weight", uncond_weight, ">= 0")):
+        check_range(name, value, spec)
     ft = pipe.frames_per_step
     window = pipe.sample_shape(1, None)[2]
     need = -(-num_frames // ft)
@@ -208,6 +211,7 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
     written = 0
     bar = tqdm(total=num_frames, desc=f"long video ({mode})", disable=not progress, unit="frame")
     with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)  # closed before an error is printed, not after
         writers = [stack.enter_context(VideoWriter(p, fps)) for p in paths]
 
         def emit(frames_list):
@@ -222,7 +226,6 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
         for z in chunks:
             emit(dec.push(z))
         emit(dec.flush())
-    bar.close()
     return {"frames": written, "path": str(out), "paths": [str(p) for p in paths]}
 
 
