@@ -110,3 +110,22 @@ def test_a_pipeline_moved_to_a_device_this_torch_cannot_use():
     from vidiff.pipelines import VideoDiffusionPipeline
     with pytest.raises(ValueError, match="has no usable CUDA"):
         VideoDiffusionPipeline.from_pretrained("vdm_tiny").to("cuda")
+
+
+def test_recipe_and_model_mismatches(tmp_path, capsys):
+    one_line_error(capsys, train_cli(tmp_path / "a", "model.in_channels=4", "train.steps=1"),
+                   "config.model.in_channels is 4 but the data gives 3-channel clips")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_bytes(b"\xff\xfetrain: {}")
+    one_line_error(capsys, main(["train", str(recipe)]), "r.yaml: not a UTF-8 text file")
+    recipe.write_bytes(b"\xef\xbb\xbfname: bom\n")  # a byte-order mark is fine
+    from vidiff.config import load_config
+    assert load_config(recipe).name == "bom"
+
+
+def test_resume_names_only_the_fields_that_changed(tmp_path, capsys):
+    assert train_cli(tmp_path, "train.steps=1", "train.ckpt_every=1") == 0
+    capsys.readouterr()
+    err = one_line_error(capsys, train_cli(tmp_path, "train.steps=2", "model.mask_channel=true"),
+                         "mask_channel=False (this recipe: True)")
+    assert "channel_mult" not in err and "attention_levels" not in err

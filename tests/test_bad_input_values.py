@@ -129,7 +129,7 @@ def test_sample_opt_out_of_range_is_one_line(tmp_path, capsys):
     (["train", VDM, "--steps", "0"], "--steps must be >= 1, got 0"),
     (["export", "x", "--out", "y", "--guidance-scale", "-2"],
      "--guidance-scale must be >= 0, got -2"),
-    (["encode-latents", "x", "--out", "y", "--threads", "0"], "--threads must be >= 1, got 0"),
+    (["encode-latents", "x", "--out", "y", "--threads", "0"], "--threads must be in [1, 1024], got 0"),
     (["encode-latents", "x", "--out", "y", "--min-objects", "-1"],
      "--min-objects must be >= 0, got -1"),
     (["autoencode", "x", "--checkpoint", "c", "--max-frames", "0"],

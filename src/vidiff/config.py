@@ -115,7 +115,7 @@ class TrainConfig:
     #: warning instead of an error; the run then no longer follows the uninterrupted one)
     allow_batch_change: bool = False
     seed: int = ranged(0, "[0, 9e18]")  # a 64-bit generator seed
-    num_threads: int | None = ranged(None, ">= 1")
+    num_threads: int | None = ranged(None, "[1, 1024]")
     compile: bool = False
     tensorboard: bool = True
     progress: bool = True
@@ -295,7 +295,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file {p} not found")
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            data = yaml.safe_load(p.read_text(encoding="utf-8-sig")) or {}
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start})") from e
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
         if not isinstance(data, dict):

@@ -25,8 +25,9 @@ def check_model(ckpt: Path, saved: dict[str, Tensor], own: dict[str, tuple[int, 
         return
     theirs = json.loads((ckpt / "config.json").read_text()) if (ckpt / "config.json").is_file() \
         else {}
-    diff = [f"{k}={theirs[k]!r} (this recipe: {config.get(k)!r})" for k in sorted(theirs)
-            if not k.startswith("_") and theirs[k] != config.get(k)]
+    mine = json.loads(json.dumps(config))  # tuples as lists, as config.json holds them
+    diff = [f"{k}={theirs[k]!r} (this recipe: {mine.get(k)!r})" for k in sorted(theirs)
+            if not k.startswith("_") and theirs[k] != mine.get(k)]
     what = theirs.get("_class_name", "another model")
     raise ValueError(f"{ckpt} holds a {what} that differs from this recipe's model"
                      f"{': ' + ', '.join(diff) if diff else ''}; resume with the recipe it was "

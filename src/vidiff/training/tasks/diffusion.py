@@ -132,6 +132,12 @@ class DiffusionTask(Task):
             x0 = self._latents(batch)
         else:
             x0 = batch["video"].to(self.device)
+        want = self.model.config.in_channels
+        if x0.shape[1] != want:
+            raise ValueError(f"config.model.in_channels is {want} but the data gives "
+                             f"{x0.shape[1]}-channel {'latents' if self.autoencoder else 'clips'}"
+                             " (a latent model's in_channels is the autoencoder's "
+                             "latent_channels)")
         cond = self._cond(batch, g)
         given, cond_t = None, 0.0
         if dc.frame_masks.active:  # frame-conditioned training (prediction, interpolation, ...)
