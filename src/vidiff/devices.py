@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["resolve_device", "is_out_of_memory", "out_of_memory_error"]
+__all__ = ["resolve_device", "is_out_of_memory", "out_of_memory_error", "check_fits"]
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -43,6 +43,16 @@ def _available_bytes() -> int | None:
         return None
     m = re.search(r"MemAvailable:\s+(\d+) kB", text)
     return int(m.group(1)) * 1024 if m else None
+
+
+def check_fits(nbytes: int, num_videos: int, frames: int, shape: tuple[int, ...]) -> None:
+    """Raise the one-line :class:`MemoryError` before the work when its output alone
+    (``nbytes``) exceeds this machine's available memory, where the kernel would otherwise kill
+    the process without a word (host memory only; unknown elsewhere)."""
+    avail = _available_bytes()
+    if avail is not None and nbytes > avail:
+        raise out_of_memory_error(MemoryError(f"you tried to allocate {nbytes} bytes"),
+                                  num_videos, frames, shape)
 
 
 def out_of_memory_error(err: BaseException, num_videos: int, frames: int,

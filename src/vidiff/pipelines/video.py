@@ -28,7 +28,7 @@ from ..ranges import check_range
 from ..registry import ENCODERS, PIPELINES
 from ..training.checkpoint import resolve_checkpoint
 from .base import DiffusionPipeline
-from ..devices import is_out_of_memory, out_of_memory_error
+from ..devices import check_fits, is_out_of_memory, out_of_memory_error
 from .guards import FiniteWatch
 
 __all__ = ["VideoDiffusionPipeline", "same_encoder"]
@@ -301,6 +301,11 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         values = {k: kwargs.pop(k) for k in list(kwargs) if k in ENCODERS}
         check_sampler_options(sampler, kwargs)  # what is left must be sampler options
         shape = self.sample_shape(num_videos, num_frames)
+        ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
+        pixels = num_videos * 3 * shape[2] * ft * shape[3] * fs * shape[4] * fs
+        if self.device.type == "cpu":  # the decoded float clips and their uint8 copy
+            check_fits(pixels * 9 if output_type != "latent" else 0, num_videos,
+                       shape[2] * ft, shape)
         dev = self.device
         cond, uncond = self._conditions(values, num_videos, generator, w)
         base = self.denoiser(autocast)
