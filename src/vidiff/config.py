@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .data.formats import FPS_RANGE
 from .data.moving_shapes import MovingShapesConfig
 from .diffusion.masks import FrameMaskConfig
 from .diffusion.schedules import ScheduleConfig
@@ -135,7 +136,7 @@ class SampleConfig:
     autoguidance_interval: tuple[float, float] | None = ranged(None, "[0, 1]")
     #: ddim's eta (the sampler's own range)
     eta: float = ranged(0.0, sample_ddim.option_ranges["eta"])
-    fps: float = ranged(8.0, "[0.001, 1000]")
+    fps: float = ranged(8.0, FPS_RANGE)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 
+from ..registry import SAMPLERS
 from .args import AUTOGUIDANCE, SAMPLING, add_options, interval
 from .base import CLIError, Command, load_pipeline
 
@@ -57,7 +58,7 @@ class Export(Command):
         if s.autoguidance_scale and pipe.guide_model is None:
             raise CLIError("--autoguidance-scale needs --guide (or a checkpoint with a guide "
                            "model)")
-        if s.sampler != "ddpm":
+        if not getattr(SAMPLERS.get(s.sampler), "uses_training_grid", False):
             try:  # a default the checkpoint's schedule cannot take fails here, not at sampling
                 pipe.schedule.timesteps(s.steps)
             except ValueError as e:

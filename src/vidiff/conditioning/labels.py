@@ -58,8 +58,8 @@ class ClassLabelEncoder(ConditionEncoder):
                      generator: torch.Generator, drop_prob: float) -> Tensor | None:
         if "label" not in batch:
             return None
+        _check_labels(batch["label"], model.num_classes, "the dataset's labels (data.label)")
         lab = batch["label"].to(device)
-        _check_labels(lab, model.num_classes, "the dataset's labels (data.label)")
         drop = torch.rand(lab.shape, generator=generator) < drop_prob
         return torch.where(drop.to(device), model.num_classes, lab)
 

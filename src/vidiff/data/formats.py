@@ -7,7 +7,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "check_writable", "check_output_path"]
+__all__ = ["READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "FPS_RANGE", "check_writable",
+           "check_output_path"]
+
+#: frame rates a container can store (a vidiff.ranges range): every writer, ``--fps`` and
+#: ``sample.fps`` use it
+FPS_RANGE = "[0.001, 1000]"
 
 #: what every command and dataset reads as video (folders are scanned for these)
 READABLE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".3gp", ".mpg",

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES, check_output_path, check_writable
+from ..ranges import check_range
+from .formats import FPS_RANGE, READABLE_SUFFIXES, WRITABLE_SUFFIXES, check_writable
 
-__all__ = ["VideoReadError", "READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "check_writable", "check_output_path",
+__all__ = ["VideoReadError", "READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "check_writable",
            "read_video", "read_frames", "iter_frames", "probe_video", "write_video",
            "VideoWriter", "export_to_video", "export_to_gif", "to_uint8", "to_uint8_frames",
            "contact_sheet", "tile_videos", "write_sample_outputs"]
@@ -249,9 +250,8 @@ class VideoWriter:
         codec, pix_fmt = {".gif": ("gif", "pal8"), ".mkv": ("ffv1", "bgr0"),
                           ".webm": ("libvpx-vp9", "yuv420p"), ".avi": ("mpeg4", "yuv420p")}.get(
             self.suffix, ("libx264rgb", "rgb24") if self.lossless else ("libx264", "yuv420p"))
+        check_range(f"{self.path}: fps", self.fps, FPS_RANGE)  # else the container says 24 fps
         rate = Fraction(self.fps).limit_denominator(1000)
-        if not 0 < rate <= 1000:  # a rate the container cannot store would become 24 fps
-            raise ValueError(f"{self.path}: fps must be in [0.001, 1000], got {self.fps}")
         s = self._c.add_stream(codec, rate=rate)
         s.pix_fmt = pix_fmt
         if codec.startswith("libx264"):

@@ -32,13 +32,25 @@ class FiniteWatch:
 
     def __init__(self, callback: Callable | None, num_steps: int):
         self.callback, self.num_steps = callback, num_steps
-        self.first: tuple[int, float] | None = None
+        self._finite: list[Tensor] = []  # one device flag per step: no host sync while sampling
+        self._times: list[Tensor] = []
 
     def __call__(self, step: int, t: Tensor, z: Tensor, x0_hat: Tensor) -> None:
-        if self.first is None and not bool(torch.isfinite(z).all()):
-            self.first = (step, float(t.max()))
+        self._finite.append(torch.isfinite(z).all())
+        self._times.append(t.max())
         if self.callback is not None:
             self.callback(step, t, z, x0_hat)
+
+    @property
+    def first(self) -> tuple[int, float] | None:
+        """``(step, t)`` of the first step whose sample is not finite, or ``None``."""
+        if not self._finite:
+            return None
+        bad = (~torch.stack(self._finite)).nonzero()
+        if not len(bad):
+            return None
+        k = int(bad[0, 0])
+        return k, float(self._times[k])
 
     def check(self, models: dict[str, nn.Module | None]) -> None:
         """Raise :class:`NonFiniteError` if a step went non-finite, naming the step and any

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..data.formats import FPS_RANGE
 from ..data.video_io import VideoWriter, to_uint8
 from ..diffusion.masks import mode_mask
 from ..ranges import check_range
@@ -183,7 +184,7 @@ def generate_long(pipe, num_frames: int, out: str | Path, mode: str = "autoregre
     Returns ``{"frames": written per video, "path": out, "paths": [each video's file]}``.
     """
     for name, value, spec in (("num_videos", num_videos, ">= 1"),
-                              ("num_frames", num_frames, ">= 1"), ("fps", fps, "[0.001, 1000]"),
+                              ("num_frames", num_frames, ">= 1"), ("fps", fps, FPS_RANGE),
                               ("uncond_weight", uncond_weight, ">= 0")):
         check_range(name, value, spec)
     ft = pipe.frames_per_step

@@ -185,13 +185,11 @@ class VideoDiffusionPipeline(DiffusionPipeline):
             ValueError: frames or size not divisible by the autoencoder's factors.
         """
         ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
-        frames, size = self.trained_shape()
+        frames, size = self.trained_shape()  # in the denoiser's space
         F = num_frames or self.experiment.sample.num_frames or frames * ft
-        size *= fs
-        if F % ft or size % fs:
-            raise ValueError(f"num_frames ({F}) must be divisible by f_t={ft} and the size "
-                             f"({size}) by f_s={fs}")
-        return (num_videos, self.model.config.out_channels, F // ft, size // fs, size // fs)
+        if F % ft:
+            raise ValueError(f"num_frames ({F}) must be divisible by f_t={ft}")
+        return (num_videos, self.model.config.out_channels, F // ft, size, size)
 
     def trained_shape(self) -> tuple[int, int]:
         """``(num_frames, sample_size)`` the denoiser generates, in its own space (its

@@ -142,7 +142,7 @@ class Distributed:
         sd = state.state_dict() if isinstance(state, nn.Module) else state
         return {k: _full(v) for k, v in sd.items()}
 
-    def full_optimizer_state(self, model: nn.Module, opt: torch.optim.Optimizer) -> dict:
+    def full_optimizer_state(self, opt: torch.optim.Optimizer) -> dict:
         """The optimiser's state dict (parameters by index) with unsharded tensors."""
         sd = opt.state_dict()
         return {"state": {pid: {k: _full(v) for k, v in st.items()}
@@ -157,7 +157,7 @@ class Distributed:
         for k, v in full.items():
             target[k].copy_(_like(v, target[k]))
 
-    def load_full_optimizer_state(self, model: nn.Module, opt: torch.optim.Optimizer,
+    def load_full_optimizer_state(self, opt: torch.optim.Optimizer,
                                   state: dict) -> None:
         """Load :meth:`full_optimizer_state`'s output, re-sharding per-parameter tensors."""
         params = [p for g in opt.param_groups for p in g["params"]]

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -31,6 +30,7 @@ from ..config import ExperimentConfig, to_dict
 from ..data.datasets import collate
 from ..data.joint import mix_seed as _mix
 from ..devices import is_out_of_memory
+from ..files import read_tensors
 from ..models.modeling import ModelMixin, build_model
 from .checkpoint import (latest_checkpoint, load_checkpoint, optimizer_state_from_tensors,
                          resolve_checkpoint, save_checkpoint)
@@ -55,7 +55,7 @@ def init_weights_from(model: nn.Module, path: str | Path) -> dict[str, list[str]
     wherever name and shape agree. Returns and logs what was ``loaded``, what the model has that
     the checkpoint lacks (``new``, left as initialised) and what it skipped (``unused``).
     A checkpoint sharing no weight with the model is an error."""
-    src = load_file(str(resolve_checkpoint(path) / "model.safetensors"))
+    src = read_tensors(resolve_checkpoint(path) / "model.safetensors")
     own = model.state_dict()
     loaded = [k for k, v in src.items() if k in own and own[k].shape == v.shape]
     if not loaded:
@@ -100,7 +100,6 @@ class Trainer:
         t = cfg.train
         self.dist = Distributed(t.device, t.distributed)
         self.rank, self.world, self.device = self.dist.rank, self.dist.world, self.dist.device
-        self.distributed = self.world > 1
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         torch.manual_seed(t.seed)
@@ -189,7 +188,7 @@ class Trainer:
         """Write a checkpoint (rank 0; with FSDP every rank takes part in gathering it)."""
         weights = self.dist.full_state(self.model)
         ema = self.dist.full_state(self.ema.shadow)
-        opt_state = self.dist.full_optimizer_state(self.model, self.opt)
+        opt_state = self.dist.full_optimizer_state(self.opt)
         if self.rank != 0:
             return None
         self.task.on_checkpoint(ema, self.batch)
@@ -221,7 +220,7 @@ class Trainer:
         self.dist.load_full_state(self.model, ck["raw"])
         self.dist.copy_full_state(self.ema.shadow, ck["ema"])
         self.dist.load_full_optimizer_state(
-            self.model, self.opt, optimizer_state_from_tensors(ck["optimizer"],
+            self.opt, optimizer_state_from_tensors(ck["optimizer"],
                                                                ck["state"]["optimizer"]))
         if ck.get("task"):
             self.task.load_state_tensors(ck["task"])
