@@ -42,6 +42,10 @@ class UNet3DConfig:
     #: levels with temporal attention; None = the same as ``attention_levels``
     temporal_attention_levels: tuple[int, ...] | None = ranged(None, ">= 0")
     temporal_attention: bool = True
+    #: Make-A-Video's pseudo-3D convolutions: every 3x3 convolution of the residual blocks is
+    #: followed by a 1D convolution over frames (``temporal_kernel`` frames), identity at init
+    temporal_conv: bool = False
+    temporal_kernel: int = ranged(3, ">= 1")
     #: spatial self-attention: "softmax", or "linear" (linear cost, for high resolutions)
     spatial_attention: str = "softmax"
     head_channels: int = ranged(32, ">= 1")
@@ -61,7 +65,8 @@ class UNet3DConfig:
     class_embedding: str = "add"
     #: LVDM mask channel: an extra input channel telling which frames are given
     mask_channel: bool = False
-    #: Make-A-Video fps conditioning: fps embedded and added to the time embedding
+    #: Make-A-Video fps conditioning: fps embedded and added to the time embedding (its output
+    #: layer zero at init, so adding it to a trained model changes nothing until it trains)
     fps_conditioning: bool = False
     #: channels-last memory: faster convs on GPUs, but slower GroupNorm on CPU (measured)
     channels_last: bool = False
@@ -99,6 +104,9 @@ class UNet3D(ModelMixin):
         emb_dim = 4 * ch
         self.time_embed = ScalarEmbedding(ch, emb_dim, scale=1000.0)
         self.fps_embed = ScalarEmbedding(ch, emb_dim, scale=1.0) if c.fps_conditioning else None
+        if self.fps_embed is not None:
+            nn.init.zeros_(self.fps_embed.mlp[-1].weight)
+            nn.init.zeros_(self.fps_embed.mlp[-1].bias)
         ctx_dim = c.context_dim
         self.class_embed = None
         if c.num_classes is not None:
@@ -128,6 +136,9 @@ class UNet3D(ModelMixin):
         if c.num_heads is not None and c.num_heads < 1:
             raise ValueError(f"num_heads must be at least 1 (or null), got {c.num_heads}")
 
+        def res(cin: int, cout: int) -> ResBlock:
+            return ResBlock(cin, cout, emb_dim, c.dropout, c.temporal_conv, c.temporal_kernel)
+
         def attn(level: int, width: int) -> nn.ModuleList | None:
             heads = c.num_heads or max(1, width // c.head_channels)
             head_dim = c.head_channels if c.num_heads else width // heads
@@ -144,7 +155,7 @@ class UNet3D(ModelMixin):
         for level, mult in enumerate(c.channel_mult):
             for _ in range(c.num_res_blocks):
                 out = ch * mult
-                self.down.append(nn.ModuleDict({"res": ResBlock(cur, out, emb_dim, c.dropout),
+                self.down.append(nn.ModuleDict({"res": res(cur, out),
                                                 **({"attn": a} if (a := attn(level, out)) else {})}))
                 cur = out
                 skips.append(cur)
@@ -153,15 +164,15 @@ class UNet3D(ModelMixin):
                 skips.append(cur)
         deepest = len(c.channel_mult) - 1
         self.mid = nn.ModuleList([
-            nn.ModuleDict({"res": ResBlock(cur, cur, emb_dim, c.dropout),
+            nn.ModuleDict({"res": res(cur, cur),
                            **({"attn": a} if (a := attn(deepest, cur)) else {})}),
-            nn.ModuleDict({"res": ResBlock(cur, cur, emb_dim, c.dropout)}),
+            nn.ModuleDict({"res": res(cur, cur)}),
         ])
         self.up = nn.ModuleList()
         for level in reversed(range(len(c.channel_mult))):
             for i in range(c.num_res_blocks + 1):
                 out = ch * c.channel_mult[level]
-                block = {"res": ResBlock(cur + skips.pop(), out, emb_dim, c.dropout)}
+                block = {"res": res(cur + skips.pop(), out)}
                 if (a := attn(level, out)) is not None:
                     block["attn"] = a
                 if level > 0 and i == c.num_res_blocks:
@@ -196,7 +207,7 @@ class UNet3D(ModelMixin):
                F_: int, groups: Tensor | None) -> Tensor:
         if "down" in block:
             return block["down"](h)
-        h = block["res"](h, emb)
+        h = block["res"](h, emb, F_, groups)
         if "attn" in block:
             for m in block["attn"]:
                 h = m(h, ctx) if isinstance(m, SpatialAttention) else m(h, F_, groups)

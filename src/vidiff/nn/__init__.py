@@ -4,7 +4,8 @@ from .attention import Attention, RelativePositionBias, SpatialAttention, Tempor
 from .blocks import Downsample, ResBlock, Upsample
 from .embeddings import ScalarEmbedding, sinusoidal_embedding
 from .norms import AdaGroupNorm, group_norm
+from .temporal_conv import TemporalConv
 
 __all__ = ["Attention", "RelativePositionBias", "SpatialAttention", "TemporalAttention",
            "Downsample", "ResBlock", "Upsample", "ScalarEmbedding", "sinusoidal_embedding",
-           "AdaGroupNorm", "group_norm"]
+           "AdaGroupNorm", "group_norm", "TemporalConv"]
