@@ -12,8 +12,9 @@ from PIL import Image
 
 from vidiff.cli import main
 from vidiff.data import VideoFolderDataset, VideoReadError, VideoWriter, export_to_video
+from vidiff.data.sample_outputs import write_sample_outputs
 from vidiff.data.video_io import (READABLE_SUFFIXES, WRITABLE_SUFFIXES, probe_video, read_video,
-                                  to_uint8, write_sample_outputs, write_video)
+                                  to_uint8, write_video)
 
 
 def _encode(path, frames, pts_ms, *, rotation=0, hflip=False, sar=None):

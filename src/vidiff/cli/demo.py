@@ -32,7 +32,7 @@ class Demo(Command):
     def run(self, a: argparse.Namespace) -> int:
         import torch
 
-        from ..data.video_io import write_sample_outputs
+        from ..data.sample_outputs import write_sample_outputs
         from ..evaluation import evaluate_against_reference, expected_counts, moving_shapes_config
 
         ckpt = a.checkpoint or DEMO_CHECKPOINT()

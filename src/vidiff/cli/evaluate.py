@@ -78,13 +78,20 @@ def _checkpoint_samples(a: argparse.Namespace):
     """``--num-videos`` clips sampled from a Moving Shapes checkpoint, in batches."""
     import torch
 
-    from ..evaluation import expected_counts, moving_shapes_config
+    from ..evaluation import expected_counts, moving_shapes_config, reference_clips
+
+    from ..conditioning import model_conditions
+    from ..data.captions import prompt_set
+    from ..evaluation.adherence import mean_speed, prompt_adherence
 
     pipe = load_pipeline(a.target, a.device, a.guide)
     if pipe.experiment.data.kind not in ("moving_shapes", "latents"):
         raise CLIError(f"{a.target} was not trained on Moving Shapes; `vidiff eval` measures "
                        "Moving Shapes clips (sample it and evaluate the folder instead)")
     cfg = moving_shapes_config(pipe.experiment)
+    text = "context" in model_conditions(pipe.model)
+    motion = text and text_with_motion(pipe.experiment)
+    prompts = prompt_set(a.num_videos, a.seed, motion=motion) if text else None
     g = torch.Generator().manual_seed(a.seed)
     vids, labels = [], []
     t0 = time.perf_counter()
@@ -92,9 +99,22 @@ def _checkpoint_samples(a: argparse.Namespace):
         n = min(a.batch_size, a.num_videos - start)
         lab = random_labels(pipe, n, g)
         labels += [] if lab is None else lab.tolist()
+        cond = {"prompt": prompts[start:start + n]} if text else {}
         vids += list(pipe(num_videos=n, class_labels=lab, generator=g, progress=False,
-                          **sampling_kwargs(a)))
+                          **cond, **sampling_kwargs(a)))
     report = {"source": str(a.target), "kind": "checkpoint",
               **sampling_report(a, pipe.experiment.sample),
               "sampling_seconds": round(time.perf_counter() - t0, 2)}
+    if text:  # prompt adherence (direction only where the model saw text with motion)
+        report["prompt_adherence"] = prompt_adherence(vids, prompts, motion=motion)
+        report["prompts"] = prompts
+    report["mean_speed"] = mean_speed(vids)
+    report["real_mean_speed"] = mean_speed(reference_clips(cfg, 64))
     return report, vids, cfg, expected_counts(pipe.experiment, labels)
+
+
+def text_with_motion(experiment) -> bool:
+    """Whether a text-conditioned model was trained on captioned clips (so its prompts can ask
+    for a direction): not on images only, not on clips with their captions dropped."""
+    d = experiment.data
+    return not d.images and not d.drop_captions

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 from .args import GUIDANCE, SAMPLING, add_options, like, number, sampling_kwargs
 from .base import CLIError, Command, load_pipeline
@@ -27,7 +28,17 @@ class Sample(Command):
         # its range is the model's classes: the pipeline checks it before sampling
         p.add_argument("--class-label", type=number("--class-label", None, int),
                        help="class-conditional models; default: random")
-        add_options(p, "--seed", "--fps", "--device")
+        p.add_argument("--prompt", help="text-conditioned models: what the clips show")
+        p.add_argument("--negative-prompt",
+                       help="what guidance steers away from (default: the empty prompt)")
+        p.add_argument("--prompts", metavar="FILE",
+                       help="a text file of prompts, one a line: one output file per prompt "
+                            "(OUT_000.mp4, ...)")
+        add_options(p, "--seed", "--fps", "--device", fps={
+            "default": None, "help": "frames per second: the condition of fps-conditioned "
+            "models (default: the checkpoint's) and the file's rate"})
+        p.add_argument("--video-fps", type=like("--video-fps", "sample.fps"),
+                       help="the file's frame rate, when it should differ from --fps")
         p.add_argument("--out", default="out.mp4",
                        help="output .mp4/.gif (+ gif and contact sheet)")
         p.add_argument("--quiet", action="store_true")
@@ -35,20 +46,59 @@ class Sample(Command):
     def run(self, a: argparse.Namespace) -> int:
         import torch
 
-        from ..data.video_io import check_writable, write_sample_outputs
+        from ..conditioning import model_conditions
+        from ..data.sample_outputs import write_sample_outputs
+        from ..data.video_io import check_writable
 
         check_writable(a.out)  # a file type we cannot write: say so before sampling
+        if a.prompts and a.prompt:
+            raise CLIError("give --prompt or --prompts, not both")
+        prompts = read_prompts(a.prompts) if a.prompts else [a.prompt]
         pipe = load_pipeline(a.checkpoint, a.device, a.guide)
-        g = torch.Generator().manual_seed(a.seed)
+        takes_fps = "fps" in model_conditions(pipe.model)
+        fps = a.fps or pipe.experiment.sample.fps
         kw = sampler_options(a, a.sampler or pipe.experiment.sample.sampler)
-        t0 = time.perf_counter()
-        vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames,
-                    class_labels=a.class_label, generator=g, progress=not a.quiet,
-                    **sampling_kwargs(a), **kw)
-        dt = time.perf_counter() - t0
-        files = write_sample_outputs(list(vids), a.out, a.fps)
-        print(json.dumps({"seconds": round(dt, 2), **files}))
+        report: dict = {"seconds": 0.0}
+        for i, prompt in enumerate(prompts):
+            g = torch.Generator().manual_seed(a.seed)
+            text = {} if prompt is None else {"prompt": prompt,
+                                               "negative_prompt": a.negative_prompt}
+            if prompt is None and a.negative_prompt is not None:
+                raise CLIError("--negative-prompt needs --prompt")
+            t0 = time.perf_counter()
+            vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames,
+                        class_labels=a.class_label, generator=g, progress=not a.quiet,
+                        **({"fps": fps} if takes_fps else {}), **text,
+                        **sampling_kwargs(a), **kw)
+            report["seconds"] += time.perf_counter() - t0
+            out = Path(a.out)
+            if a.prompts:
+                out = out.with_name(f"{out.stem}_{i:03d}{out.suffix}")
+            files = write_sample_outputs(list(vids), out, a.video_fps or fps,
+                                         None if prompt is None else [prompt] * len(vids))
+            if a.prompts:
+                report.setdefault("outputs", []).append({"prompt": prompt, **files})
+            else:
+                report.update(files)
+        report["seconds"] = round(report["seconds"], 2)
+        print(json.dumps(report))
         return 0
+
+
+def read_prompts(path: str) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, stripped.
+
+    Raises:
+        CLIError: the file cannot be read, is not UTF-8, or holds no prompt.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CLIError(f"--prompts {path}: cannot read it ({e})")
+    prompts = [ln.strip() for ln in lines if ln.strip()]
+    if not prompts:
+        raise CLIError(f"--prompts {path}: no prompt in it (one a line)")
+    return prompts
 
 
 def sampler_options(a: argparse.Namespace, sampler: str) -> dict:

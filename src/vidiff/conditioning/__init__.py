@@ -1,4 +1,4 @@
-"""Condition encoders: turn what a user or a batch gives (class labels, fps; text next) into the
+"""Condition encoders: turn what a user or a batch gives (class labels, fps, prompts) into the
 keyword conditioning a model declares it accepts (``model.accepted_conditions``).
 
 Each encoder is an :data:`~vidiff.registry.ENCODERS` entry named after the keyword it feeds;
@@ -6,7 +6,9 @@ pipelines and the diffusion task loop over the registry, so a new condition is a
 never a new branch in shared code.
 """
 
-from .base import ConditionEncoder, model_conditions
+from .base import ConditionEncoder, condition_encoders, encoder_arguments, model_conditions
 from .labels import ClassLabelEncoder, FpsEncoder
+from .text import TextConditionEncoder
 
-__all__ = ["ConditionEncoder", "model_conditions", "ClassLabelEncoder", "FpsEncoder"]
+__all__ = ["ConditionEncoder", "model_conditions", "condition_encoders", "encoder_arguments",
+           "ClassLabelEncoder", "FpsEncoder", "TextConditionEncoder"]

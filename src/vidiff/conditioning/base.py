@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConditionEncoder", "model_conditions"]
+__all__ = ["ConditionEncoder", "model_conditions", "condition_encoders", "encoder_arguments"]
 
 
 def model_conditions(model: nn.Module) -> frozenset[str]:
@@ -29,6 +29,15 @@ class ConditionEncoder:
     """
 
     guides: bool = False
+    #: the pipeline arguments it reads (``None``: one, named like the keyword it feeds); with
+    #: several, :meth:`for_sampling` gets them as a dict
+    arguments: tuple[str, ...] | None = None
+
+    @classmethod
+    def build(cls, experiment: Any, device: torch.device) -> "ConditionEncoder":
+        """The encoder for a run or checkpoint of ``experiment`` (its recipe), e.g. loading the
+        text encoder it names."""
+        return cls()
 
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
                      device: torch.device, generator: torch.Generator | None,
@@ -38,3 +47,19 @@ class ConditionEncoder:
     def for_training(self, model: nn.Module, batch: dict, *, device: torch.device,
                      generator: torch.Generator, drop_prob: float) -> Tensor | None:
         raise NotImplementedError
+
+
+def encoder_arguments(name: str, cls: type[ConditionEncoder]) -> tuple[str, ...]:
+    """The pipeline arguments the :data:`~vidiff.registry.ENCODERS` entry ``name`` reads."""
+    return cls.arguments or (name,)
+
+
+def condition_encoders(model: nn.Module, experiment: Any, device: torch.device
+                       ) -> dict[str, ConditionEncoder]:
+    """The condition encoders feeding what ``model`` accepts, built for ``experiment``, by the
+    keyword each feeds (in registry order)."""
+    from ..registry import ENCODERS
+
+    accepted = model_conditions(model)
+    return {name: cls.build(experiment, device) for name, cls in ENCODERS.items()
+            if name in accepted}

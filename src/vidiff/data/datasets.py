@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..registry import DATASETS
+from .captions import describe
 from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
 from .video_io import READABLE_SUFFIXES, VideoReadError, iter_frames, probe_video, read_frames
 
@@ -54,14 +55,17 @@ class MovingShapesDataset(Dataset):
     """Moving Shapes clips; item ``i`` is the clip of seed ``seed * 1_000_003 + i``.
 
     ``label``: ``None``, ``"first_color"`` (palette index of the first object) or
-    ``"num_objects"`` (count - 1) for class-conditional training.
+    ``"num_objects"`` (count - 1) for class-conditional training. ``images``: items are one
+    frame of the clip, ``(3, H, W)``, captioned without motion words (text-to-image training,
+    Make-A-Video's first stage).
     """
 
     def __init__(self, cfg: MovingShapesConfig, seed: int = 0, length: int = 10 ** 9,
-                 label: str | None = None):
+                 label: str | None = None, images: bool = False):
         if label not in (None, "first_color", "num_objects"):
             raise ValueError(f"unknown moving_shapes label {label!r}")
         self.cfg, self.seed, self.length, self.label = cfg, seed, length, label
+        self.images = images
 
     @property
     def num_classes(self) -> int | None:
@@ -77,11 +81,21 @@ class MovingShapesDataset(Dataset):
     @property
     def clip_shape(self) -> tuple[int, int]:
         """``(frames, size)`` of an item in pixels."""
-        return self.cfg.num_frames, self.cfg.size
+        return (1 if self.images else self.cfg.num_frames), self.cfg.size
 
     def __getitem__(self, i: int) -> dict:
-        clip = generate_clip(self.cfg, self.seed * 1_000_003 + int(i))
-        item = {"video": frames_to_tensor(clip.video), "caption": clip.caption, "fps": clip.fps}
+        seed = self.seed * 1_000_003 + int(i)
+        clip = generate_clip(self.cfg, seed)
+        if self.images:
+            rng = np.random.default_rng([seed, 2])
+            f = int(rng.integers(len(clip.video)))
+            cap = describe(clip.colors, clip.shapes, None, rng) \
+                if self.cfg.captions == "varied" else \
+                " and ".join(f"a {c} {s}" for c, s in zip(clip.colors, clip.shapes))
+            item = {"video": frames_to_tensor(clip.video[f:f + 1])[:, 0], "caption": cap}
+        else:
+            item = {"video": frames_to_tensor(clip.video), "caption": clip.caption,
+                    "fps": clip.fps}
         if self.label == "first_color":
             item["label"] = list(PALETTE).index(clip.colors[0])
         elif self.label == "num_objects":
@@ -290,7 +304,7 @@ def collate(items: list[dict]) -> dict:
         out["label"] = torch.tensor([it["label"] for it in items])
     if all("fps" in it for it in items):
         out["fps"] = torch.tensor([float(it["fps"]) for it in items])
-    if any("caption" in it for it in items):
+    if any("caption" in it for it in items):  # (a missing caption is the empty prompt)
         out["caption"] = [it.get("caption", "") for it in items]
     return out
 
@@ -299,7 +313,7 @@ def collate(items: list[dict]) -> dict:
 @DATASETS.register("moving_shapes")
 def moving_shapes_dataset(d, seed: int) -> MovingShapesDataset:
     """``data.kind: moving_shapes``: an endless stream of ``data.moving_shapes`` clips."""
-    return MovingShapesDataset(d.moving_shapes, seed=seed, label=d.label)
+    return MovingShapesDataset(d.moving_shapes, seed=seed, label=d.label, images=d.images)
 
 
 @DATASETS.register("video_folder")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ranges import ranged
+from .captions import describe
 
 __all__ = ["PALETTE", "SHAPES", "MovingShapesConfig", "ShapeClip", "generate_clip",
            "direction_word", "make_caption"]
@@ -47,6 +48,12 @@ class MovingShapesConfig:
     max_pan_speed: float = ranged(1.5 / 64, ">= 0")
     #: if set, each clip draws an fps from this tuple and speeds are per second / fps * 8
     fps_choices: tuple[int, ...] | None = ranged(None, ">= 1")
+    #: "template": one fixed wording ("a red circle moving up"); "varied": templates and
+    #: synonyms of :mod:`vidiff.data.captions`, never its held-out wordings
+    captions: str = "template"
+    #: colour-shape combinations never generated ("red triangle"): an object drawn with one is
+    #: given another shape (held out of training, for measuring adherence on unseen combinations)
+    held_out_combos: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -109,6 +116,12 @@ def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
         raise ValueError("more objects than colours: every object of a clip has its own colour")
     colors = list(rng.choice(cfg.colors, size=n, replace=False))
     shapes = [str(rng.choice(cfg.shapes)) for _ in range(n)]
+    for i in range(n):  # (draws only when a combination is held out: other clips stay the same)
+        if f"{colors[i]} {shapes[i]}" in cfg.held_out_combos:
+            allowed = [s for s in cfg.shapes if f"{colors[i]} {s}" not in cfg.held_out_combos]
+            if not allowed:
+                raise ValueError(f"held_out_combos leave no shape for colour {colors[i]!r}")
+            shapes[i] = str(rng.choice(allowed))
     sizes = [float(rng.uniform(cfg.min_scale, cfg.max_scale) * H) for _ in range(n)]
     fps = int(rng.choice(cfg.fps_choices)) if cfg.fps_choices else 8
     speed_scale = 8.0 / fps if cfg.fps_choices else 1.0
@@ -148,7 +161,14 @@ def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
     # the caption describes the heading seen over the first step
     heads = traj[:, 1] - traj[:, 0] if F > 1 else vel0
     dirs = [direction_word(float(h[0]), float(h[1])) for h in heads]
-    return ShapeClip(video=video, caption=make_caption(colors, shapes, dirs), trajectories=traj,
+    if cfg.captions == "varied":  # its own generator: the clip is the same in both styles
+        caption = describe(colors, shapes, dirs, np.random.default_rng([seed, 1]))
+    elif cfg.captions == "template":
+        caption = make_caption(colors, shapes, dirs)
+    else:
+        raise ValueError(f"moving_shapes.captions must be 'template' or 'varied', got "
+                         f"{cfg.captions!r}")
+    return ShapeClip(video=video, caption=caption, trajectories=traj,
                      flow=flow, masks=masks, colors=colors, shapes=shapes, sizes=sizes,
                      velocities=vel0, fps=fps, camera_pan=pan)
 

@@ -29,8 +29,7 @@ from .formats import FPS_RANGE, READABLE_SUFFIXES, WRITABLE_SUFFIXES, check_writ
 
 __all__ = ["VideoReadError", "READABLE_SUFFIXES", "WRITABLE_SUFFIXES", "check_writable",
            "read_video", "read_frames", "iter_frames", "probe_video", "write_video",
-           "VideoWriter", "export_to_video", "export_to_gif", "to_uint8", "to_uint8_frames",
-           "contact_sheet", "tile_videos", "write_sample_outputs"]
+           "VideoWriter", "export_to_video", "export_to_gif", "to_uint8", "to_uint8_frames"]
 
 class VideoReadError(RuntimeError):
     """A video file could not be decoded (missing, empty, truncated or not a video)."""
@@ -337,64 +336,3 @@ def export_to_gif(frames, path: str | os.PathLike, fps: float = 8.0) -> str:
     if Path(path).suffix.lower() != ".gif":
         raise ValueError("export_to_gif needs a .gif path")
     return str(write_video(path, frames, fps))
-
-
-def contact_sheet(videos: Sequence[np.ndarray], scale: int = 2, gap: int = 2) -> np.ndarray:
-    """Grid image: one row per video, one column per frame (uint8 ``(H', W', 3)``)."""
-    rows = []
-    for v in videos:
-        F, H, W, _ = v.shape
-        row = np.zeros((H, F * (W + gap) - gap, 3), np.uint8) + 40
-        for f in range(F):
-            row[:, f * (W + gap): f * (W + gap) + W] = v[f]
-        rows.append(row)
-    width = max(r.shape[1] for r in rows)
-    sheet = np.zeros((len(rows) * (rows[0].shape[0] + gap) - gap, width, 3), np.uint8) + 40
-    y = 0
-    for r in rows:
-        sheet[y:y + r.shape[0], :r.shape[1]] = r
-        y += r.shape[0] + gap
-    return sheet.repeat(scale, 0).repeat(scale, 1)
-
-
-def tile_videos(videos: Sequence[np.ndarray], max_cols: int = 8) -> np.ndarray:
-    """Clips of one size side by side, ``max_cols`` a row, as one uint8 ``(F, H', W', 3)``
-    video (unused cells black)."""
-    n = len(videos)
-    cols = min(n, max_cols)
-    rows = (n + cols - 1) // cols
-    F, H, W, _ = videos[0].shape
-    grid = np.zeros((F, rows * H, cols * W, 3), np.uint8)
-    for i, v in enumerate(videos):
-        r, c = divmod(i, cols)
-        grid[:, r * H:(r + 1) * H, c * W:(c + 1) * W] = v
-    return grid
-
-
-def write_sample_outputs(videos: Sequence[np.ndarray], out: str | os.PathLike,
-                         fps: float) -> dict:
-    """Write a batch of uint8 clips for viewing and evaluation: tiled into one mp4 and gif at
-    ``out`` (upscaled to about 256 px), each clip losslessly at its own size into
-    ``<stem>_clips/``, and a contact-sheet PNG ``<stem>_sheet.png`` (rows = clips, at most 16).
-    Returns the paths written under the keys ``video`` (not for a ``.gif`` out), ``gif``,
-    ``clips`` and ``contact_sheet``."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    grid = tile_videos(videos)
-    scale = max(1, 256 // max(grid.shape[1], grid.shape[2]))
-    big = grid.repeat(scale, 1).repeat(scale, 2)
-    files = {}
-    if out.suffix.lower() == ".gif":
-        files["gif"] = str(write_video(out, big, fps))
-    else:
-        files["video"] = str(write_video(out, big, fps))
-        files["gif"] = str(write_video(out.with_suffix(".gif"), big, fps))
-    clips = out.with_name(out.stem + "_clips")
-    clips.mkdir(exist_ok=True)
-    for i, v in enumerate(videos):  # one lossless file per clip, for `vidiff eval`
-        write_video(clips / f"clip_{i:03d}.mp4", v, fps, lossless=True)
-    files["clips"] = str(clips)
-    sheet = out.with_name(out.stem + "_sheet.png")
-    Image.fromarray(contact_sheet(list(videos[:16]), scale=2)).save(sheet)
-    files["contact_sheet"] = str(sheet)
-    return files

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..conditioning import model_conditions
+from ..conditioning import condition_encoders, encoder_arguments, model_conditions
 from ..conditioning.labels import random_class_labels
 from ..config import DiffusionConfig, ExperimentConfig
 from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning,
@@ -220,18 +220,31 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         accepted = model_conditions(self.model)
         cond: dict[str, Any] = {}
         uncond: dict[str, Any] = {}
+        encoders = self.condition_encoders()
         for name, enc_cls in ENCODERS.items():
+            args = encoder_arguments(name, enc_cls)
             if name not in accepted:
-                if values.get(name) is not None:
-                    raise ValueError(f"this model takes no {name} (it accepts "
+                given = [a for a in args if values.get(a) is not None]
+                if given:
+                    raise ValueError(f"this model takes no {given[0]} (it accepts "
                                      f"{sorted(accepted)})")
                 continue
-            pair = enc_cls().for_sampling(self.model, values.get(name), n, device=self.device,
-                                          generator=generator, guidance_scale=guidance_scale,
-                                          defaults=self.experiment.sample)
+            value = values.get(name) if args == (name,) else {a: values.get(a) for a in args}
+            pair = encoders[name].for_sampling(self.model, value, n, device=self.device,
+                                               generator=generator,
+                                               guidance_scale=guidance_scale,
+                                               defaults=self.experiment.sample)
             if pair is not None:
                 cond[name], uncond[name] = pair
         return cond, uncond
+
+    def condition_encoders(self) -> dict[str, Any]:
+        """The condition encoders of the denoiser's conditions (built once: a text encoder
+        loads its weights), by the keyword each feeds."""
+        key = (id(self.model), str(self.device))
+        if getattr(self, "_encoders", (None,))[0] != key:
+            self._encoders = (key, condition_encoders(self.model, self.experiment, self.device))
+        return self._encoders[1]
 
     def random_class_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` labels drawn uniformly from a class-conditional model's classes."""
@@ -296,7 +309,10 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         if w_ag and self.guide_model is None:
             raise ValueError("autoguidance_scale needs a guide model (a guide/ folder in the "
                              "checkpoint, or pipe.guide_model)")
-        values = {k: kwargs.pop(k) for k in list(kwargs) if k in ENCODERS}
+        names = {a for n, e in ENCODERS.items() for a in encoder_arguments(n, e)}
+        values = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+        if isinstance(values.get("prompt"), (list, tuple)) and num_videos == 1:
+            num_videos = len(values["prompt"])  # one video a prompt, as diffusers
         check_sampler_options(sampler, kwargs)  # what is left must be sampler options
         shape = self.sample_shape(num_videos, num_frames)
         ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)

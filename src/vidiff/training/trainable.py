@@ -2,8 +2,10 @@
 
 Make-A-Video's second stage (Singer et al. 2022, section 3.4) trains only the new temporal
 layers of a model inflated from a text-to-image model; a recipe says so with
-``train.trainable: ["*temporal*", "fps_embed.*"]``. Parameters that match no pattern are frozen
-(``requires_grad = False``) and stay out of the optimiser, so they stay bit-identical.
+``train.trainable: [TemporalConv, TemporalAttention, "fps_embed.*"]``: a pattern matches a
+parameter's dotted name, or the class name of a module that holds it. Parameters that match no
+pattern are frozen (``requires_grad = False``) and stay out of the optimiser, so they stay
+bit-identical.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ __all__ = ["apply_trainable"]
 
 
 def apply_trainable(model: nn.Module, patterns: list[str] | tuple[str, ...] | None) -> list[str]:
-    """Freeze every parameter of ``model`` whose dotted name matches none of ``patterns``
-    (shell-style globs, ``fnmatch``: ``*`` matches dots too). ``None`` trains everything.
+    """Freeze every parameter of ``model`` matched by none of ``patterns`` (shell-style globs,
+    ``fnmatch``: ``*`` matches dots too), each tried on the parameter's dotted name and on the
+    class names of the modules holding it. ``None`` trains everything.
 
     Returns:
         the names of the parameters left trainable.
@@ -30,11 +33,19 @@ def apply_trainable(model: nn.Module, patterns: list[str] | tuple[str, ...] | No
         for p in model.parameters():
             p.requires_grad_(True)
         return names
+    modules = {name: type(m).__name__ for name, m in model.named_modules()}
+
+    def keys(n: str) -> list[str]:  # the name, then the classes of the modules holding it
+        parts = n.split(".")
+        return [n] + [modules[".".join(parts[:i])] for i in range(1, len(parts))
+                      if ".".join(parts[:i]) in modules]
+
+    owners = {n: keys(n) for n in names}
     for pat in patterns:
-        if not any(fnmatchcase(n, pat) for n in names):
-            raise ValueError(f"train.trainable: {pat!r} matches no parameter of "
-                             f"{type(model).__name__} (e.g. {names[0] if names else 'none'})")
-    keep = [n for n in names if any(fnmatchcase(n, pat) for pat in patterns)]
+        if not any(fnmatchcase(k, pat) for n in names for k in owners[n]):
+            raise ValueError(f"train.trainable: {pat!r} matches no parameter or module class "
+                             f"of {type(model).__name__} (e.g. {names[0] if names else 'none'})")
+    keep = [n for n in names if any(fnmatchcase(k, pat) for k in owners[n] for pat in patterns)]
     for n, p in model.named_parameters():
         p.requires_grad_(n in keep)
     return keep

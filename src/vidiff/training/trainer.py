@@ -35,6 +35,7 @@ from ..models.modeling import ModelMixin, build_model
 from .checkpoint import (latest_checkpoint, load_checkpoint, optimizer_state_from_tensors,
                          resolve_checkpoint, save_checkpoint)
 from .distributed import Distributed
+from .trainable import apply_trainable
 from .resume import check_batch, check_model, truncate_log
 from .tasks import build_task
 
@@ -109,9 +110,12 @@ class Trainer:
         self.dataset = dataset if dataset is not None else self.task.build_dataset(t.seed)
         if t.init_from:
             self.init_report = init_weights_from(self.model, t.init_from)
+        #: what the optimiser trains (``train.trainable`` patterns; the rest frozen)
+        self.trainable = apply_trainable(self.model, t.trainable)
         self.extra_logs: dict[str, float] = {}
         self.net = self.dist.wrap(self.model)  # DDP / FSDP2 (shards the model in place)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, betas=tuple(t.betas),
+        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
+                                     lr=t.lr, betas=tuple(t.betas),
                                      weight_decay=t.weight_decay)
         self.ema = EMA(self.model, t.ema_decay, t.ema_warmup)
         self.step = 0

@@ -14,14 +14,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...conditioning import model_conditions
+from ...conditioning import condition_encoders, model_conditions
 from ...data.datasets import ImageFolderDataset
 from ...data.joint import JointImages
 from ...diffusion import build_schedule, diffusion_loss
 from ...diffusion.masks import sample_frame_masks
 from ...models.autoencoder import Autoencoder
 from ...models.modeling import ModelMixin, load_model
-from ...registry import DATASETS, ENCODERS, TASKS
+from ...registry import DATASETS, TASKS
 from ..checkpoint import resolve_checkpoint
 from .base import Task
 
@@ -53,6 +53,7 @@ class DiffusionTask(Task):
                                  "`task: autoencoder`)")
             self.autoencoder = ae.to(device).eval().requires_grad_(False)
         self.joint: JointImages | None = None
+        self.encoders = condition_encoders(self.model, cfg, device)
 
     def _record_sample_shape(self, frames: int, size: int) -> None:
         """Write the clip the model learns (pixels ``frames x size x size``, in its own space)
@@ -109,15 +110,13 @@ class DiffusionTask(Task):
 
     # -- loss -------------------------------------------------------------------------------
     def _cond(self, batch: dict, g: torch.Generator) -> dict[str, Any]:
-        accepted = model_conditions(self.model)
         cond: dict[str, Any] = {}
-        for name, enc_cls in ENCODERS.items():
-            if name in accepted:
-                v = enc_cls().for_training(self.model, batch, device=self.device, generator=g,
-                                           drop_prob=self.cfg.diffusion.cond_drop_prob)
-                if v is not None:
-                    cond[name] = v
-        if "frame_groups" in batch and "frame_groups" in accepted:
+        for name, enc in self.encoders.items():
+            v = enc.for_training(self.model, batch, device=self.device, generator=g,
+                                 drop_prob=self.cfg.diffusion.cond_drop_prob)
+            if v is not None:
+                cond[name] = v
+        if "frame_groups" in batch and "frame_groups" in model_conditions(self.model):
             cond["frame_groups"] = batch["frame_groups"].to(self.device)
         return cond
 

@@ -1,0 +1,236 @@
+"""Make-A-Video on the shared U-Net: pseudo-3D convolution, inflation identity, two-stage
+training (frozen weights bit-identical), text conditioning with classifier-free guidance and a
+negative prompt, fps from the CLI to the network, and prompts in and files out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidiff.config import load_config
+from vidiff.diffusion.guidance import guide
+from vidiff.files import read_tensors
+from vidiff.models import UNet3D, UNet3DConfig
+from vidiff.models.inflation import TEMPORAL_LAYERS, inflate
+from vidiff.nn import TemporalConv
+from vidiff.pipelines import VideoDiffusionPipeline
+from vidiff.training import Trainer
+from vidiff.training.checkpoint import resolve_checkpoint
+from vidiff.training.trainable import apply_trainable
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = dict(model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
+             head_channels=8, context_dim=384, temporal_attention=False)
+TINY = [
+    "model.model_channels=16", "model.channel_mult=[1, 2]", "model.num_res_blocks=1",
+    "model.attention_levels=[1]", "model.head_channels=16",
+    "data.moving_shapes.size=16", "data.moving_shapes.num_frames=4", "train.batch_size=4",
+    "train.warmup_steps=2", "train.lr=3e-3", "train.log_every=5", "train.progress=false",
+    "train.tensorboard=false", "train.ckpt_every=1000", "text_encoder.max_length=8",
+]
+
+
+def _randomize(m: torch.nn.Module, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+
+
+# -- pseudo-3D convolution -----------------------------------------------------------------------
+def test_temporal_conv_is_identity_at_init_and_a_1d_conv_over_frames():
+    x = torch.randn(2 * 5, 6, 3, 4)
+    tc = TemporalConv(6)
+    assert torch.equal(tc(x, 5), x)
+    _randomize(tc)
+    y = tc(x, 5)
+    # reference: conv1d over the frames at each pixel, zero padding at the clip's ends
+    seq = x.reshape(2, 5, 6, 3, 4).permute(0, 3, 4, 2, 1).reshape(-1, 6, 5)
+    ref = F.conv1d(seq, tc.weight, tc.bias, padding=1).reshape(2, 3, 4, 6, 5)
+    assert torch.allclose(y, ref.permute(0, 4, 3, 1, 2).reshape(10, 6, 3, 4), atol=1e-5)
+    # one group everywhere = no groups; an image appended alone in its group is untouched
+    assert torch.allclose(tc(x, 5, torch.zeros(2, 5, dtype=torch.long)), y, atol=1e-5)
+    groups = torch.tensor([[0, 0, 0, 0, 1]] * 2)
+    z = tc(x, 5, groups).reshape(2, 5, 6, 3, 4)
+    x4 = x.reshape(2, 5, 6, 3, 4)[:, 4]  # alone in its group: only the centre tap sees it
+    centre = torch.einsum("oc,bchw->bohw", tc.weight[:, :, 1], x4) + tc.bias[:, None, None]
+    assert torch.allclose(z[:, 4], centre, atol=1e-5)
+    clip = tc(x.reshape(2, 5, 6, 3, 4)[:, :4].reshape(8, 6, 3, 4), 4).reshape(2, 4, 6, 3, 4)
+    assert torch.allclose(z[:, :4], clip, atol=1e-5)
+    assert torch.equal(tc(x[:2], 1), x[:2])  # one frame: an image, no temporal layer
+    with pytest.raises(ValueError, match="odd"):
+        TemporalConv(4, kernel_size=2)
+
+
+# -- inflation: identity at init -----------------------------------------------------------------
+@pytest.mark.parametrize("fps", [False, True])
+def test_inflated_model_equals_the_image_model_frame_by_frame(fps):
+    torch.manual_seed(0)
+    image = UNet3D(UNet3DConfig(**SMALL))
+    _randomize(image)  # a "trained" text-to-image model
+    video = inflate(image, fps_conditioning=fps, temporal_attention_levels=(0, 1))
+    assert any(isinstance(m, TemporalConv) for m in video.modules())
+    x, t = torch.randn(2, 3, 4, 16, 16), torch.rand(2)
+    ctx = torch.randn(2, 5, 384)
+    extra = {"fps": torch.tensor([4.0, 16.0])} if fps else {}
+    out = video(x, t, context=ctx, **extra)
+    frames = torch.stack([image(x[:, :, f], t, context=ctx) for f in range(4)], dim=2)
+    assert (out - frames).abs().max() <= 1e-5
+    # per-frame noise levels too
+    tf = torch.rand(2, 4)
+    out = video(x, tf, context=ctx, **extra)
+    frames = torch.stack([image(x[:, :, f], tf[:, f], context=ctx) for f in range(4)], dim=2)
+    assert (out - frames).abs().max() <= 1e-5
+    # once the temporal layers train, frames mix
+    _randomize(video, seed=1)
+    assert (video(x, t, context=ctx, **extra) - frames).abs().max() > 1e-3
+
+
+def test_trainable_patterns_select_the_temporal_layers_only():
+    video = inflate(UNet3D(UNet3DConfig(**SMALL)), fps_conditioning=True)
+    keep = apply_trainable(video, list(TEMPORAL_LAYERS))
+    assert keep and all("temporal" in n or "attn.1" in n or n.startswith("fps_embed")
+                        for n in keep)
+    assert not any(p.requires_grad for n, p in video.named_parameters() if n not in keep)
+    with pytest.raises(ValueError, match="matches no parameter"):
+        apply_trainable(video, ["*tmporal*"])
+
+
+# -- two-stage training ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_stage(tmp_path_factory):
+    """Stage 1 (text-to-image on captioned frames) then stage 2 (inflated, unlabelled clips,
+    temporal layers only), a few steps each: the run folders."""
+    d = tmp_path_factory.mktemp("t2v")
+    s1 = load_config(ROOT / "configs" / "t2v_tiny_stage1.yaml",
+                     TINY + [f"train.out_dir={d / 's1'}", "train.steps=3", "train.batch_size=8"])
+    Trainer(s1).fit()
+    s2 = load_config(ROOT / "configs" / "t2v_tiny.yaml",
+                     TINY + [f"train.out_dir={d / 's2'}", "train.steps=3",
+                             f"train.init_from={d / 's1'}", "model.temporal_attention_levels=[1]"])
+    tr = Trainer(s2)
+    tr.fit()
+    return d, tr
+
+
+def test_stage_two_leaves_the_image_weights_bit_identical(two_stage):
+    d, tr = two_stage
+    before = read_tensors(resolve_checkpoint(d / "s1") / "model.safetensors")
+    after = read_tensors(resolve_checkpoint(d / "s2") / "model.safetensors")
+    raw = tr.model.state_dict()
+    assert set(before) < set(after)
+    for k, v in before.items():  # EMA and raw weights alike
+        assert torch.equal(after[k], v), k
+        assert torch.equal(raw[k].float(), v), k
+    new = [k for k in after if k not in before]
+    assert any("temporal" in k for k in new) and any(k.startswith("fps_embed") for k in new)
+    convs = [k for k in new if k.endswith(("temporal1.weight", "temporal2.weight"))]
+    dirac = lambda w: torch.nn.init.dirac_(torch.empty_like(w))  # noqa: E731  (their init)
+    assert convs and any(not torch.equal(raw[k], dirac(raw[k])) for k in convs)
+    outs = [k for k in new if k.endswith("attn.to_out.weight")]  # temporal attention: zero init
+    assert outs and any(raw[k].abs().sum() > 0 for k in outs), "temporal attention did not train"
+    assert tr.model.sample_shape == (4, 16)
+
+
+def test_stage_one_trained_on_images_with_text_dropout(two_stage):
+    d, _ = two_stage
+    cfg = load_config(d / "s1" / "experiment.json") if (d / "s1" / "experiment.json").exists() \
+        else None
+    pipe = VideoDiffusionPipeline.from_pretrained(d / "s1")
+    assert pipe.model.sample_shape == (1, 16) and "context" in pipe.model.accepted_conditions
+    assert cfg is None or cfg.data.images
+
+
+# -- sampling: classifier-free guidance with a negative prompt --------------------------------
+def test_guidance_with_a_negative_prompt_follows_the_formula(two_stage):
+    d, _ = two_stage
+    pipe = VideoDiffusionPipeline.from_pretrained(d / "s2")
+    _randomize(pipe.model)
+    seen = {}
+
+    def grab(step, t, z, x0):
+        seen.setdefault(step, (t.clone(), x0.clone()))
+
+    w, p, n = 4.0, "a red circle moving left", "a blue square"
+    shape = pipe.sample_shape(2, None)
+    z_T = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    pipe(num_videos=2, prompt=p, negative_prompt=n, guidance_scale=w, num_inference_steps=2,
+         sampler="ddim", fps=8, generator=torch.Generator().manual_seed(3), callback=grab,
+         output_type="pt")
+    t0, x0 = seen[0]
+    enc = pipe.condition_encoders()["context"].text_encoder
+    fps = torch.full((2,), 8.0)
+    xc = pipe.denoiser(context=enc.encode([p, p]).tokens, fps=fps)(z_T, t0)
+    xu = pipe.denoiser(context=enc.encode([n, n]).tokens, fps=fps)(z_T, t0)
+    assert torch.allclose(x0, guide(xc, xu, w), atol=1e-5)
+    xe = pipe.denoiser(context=enc.encode(["", ""]).tokens, fps=fps)(z_T, t0)
+    assert not torch.allclose(xu, xe, atol=1e-4)  # the negative prompt is not the empty one
+    with pytest.raises(ValueError, match="negative_prompt needs a prompt"):
+        pipe(negative_prompt=n, num_inference_steps=1)
+    with pytest.raises(ValueError, match="3 prompts for 2 videos"):
+        pipe(num_videos=2, prompt=["a", "b", "c"], num_inference_steps=1)
+    one_each = pipe(prompt=["a red circle", "a blue square"], num_inference_steps=1)
+    assert len(one_each) == 2  # a list of prompts: one video a prompt
+
+
+# -- the CLI: fps reaches the network; prompts in, files out -----------------------------------
+@pytest.fixture(scope="module")
+def fps_checkpoint(two_stage, tmp_path_factory):
+    """The stage-2 pipeline with every weight (fps embedding included) made non-trivial."""
+    d, _ = two_stage
+    pipe = VideoDiffusionPipeline.from_pretrained(d / "s2")
+    _randomize(pipe.model)
+    out = tmp_path_factory.mktemp("ckpt") / "t2v"
+    pipe.save_pretrained(out)
+    return out
+
+
+def _clips(folder: Path) -> list[np.ndarray]:
+    from vidiff.data.video_io import read_video
+    return [read_video(f) for f in sorted(folder.glob("clip_*.mp4"))]
+
+
+def test_fps_from_the_cli_reaches_the_network(fps_checkpoint, tmp_path, capsys):
+    from vidiff.cli import main
+
+    outs = {}
+    for name, fps in (("a", "4"), ("b", "16"), ("c", "4")):
+        assert main(["sample", str(fps_checkpoint), "--prompt", "a red circle", "--fps", fps,
+                     "--num-videos", "2", "--steps", "2", "--quiet",
+                     "--out", str(tmp_path / f"{name}.mp4")]) == 0
+        outs[name] = _clips(tmp_path / f"{name}_clips")
+    assert all(np.array_equal(x, y) for x, y in zip(outs["a"], outs["c"]))
+    assert not all(np.array_equal(x, y) for x, y in zip(outs["a"], outs["b"]))
+    # --video-fps sets only the file's rate: the clips are those of --fps 4
+    assert main(["sample", str(fps_checkpoint), "--prompt", "a red circle", "--fps", "4",
+                 "--video-fps", "12", "--num-videos", "2", "--steps", "2", "--quiet",
+                 "--out", str(tmp_path / "d.mp4")]) == 0
+    assert all(np.array_equal(x, y) for x, y in zip(outs["a"], _clips(tmp_path / "d_clips")))
+    from vidiff.data.video_io import probe_video
+    assert round(probe_video(tmp_path / "d.mp4")["fps"]) == 12
+
+
+def test_prompts_file_writes_one_output_per_prompt(fps_checkpoint, tmp_path, capsys):
+    from vidiff.cli import main
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle moving left\n\n  a blue square  \n", encoding="utf-8")
+    assert main(["sample", str(fps_checkpoint), "--prompts", str(prompts), "--num-videos", "1",
+                 "--steps", "1", "--quiet", "--guidance-scale", "3",
+                 "--negative-prompt", "a green box", "--out", str(tmp_path / "o.mp4")]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [o["prompt"] for o in report["outputs"]] == ["a red circle moving left",
+                                                        "a blue square"]
+    for i, o in enumerate(report["outputs"]):
+        assert Path(o["video"]).name == f"o_{i:03d}.mp4" and Path(o["contact_sheet"]).exists()
+        labels = (Path(o["clips"]) / "labels.txt").read_text(encoding="utf-8")
+        assert labels == o["prompt"] + "\n"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n")
+    assert main(["sample", str(fps_checkpoint), "--prompts", str(empty)]) == 2
+    assert "no prompt in it" in capsys.readouterr().err
