@@ -7,8 +7,14 @@ TORCH_CONSTRAINT ?= -c constraints/cpu.txt
 
 .PHONY: install demo test bench clean
 
+# the library and what the shipped models need (text encoders)
 $(BIN)/vidiff: pyproject.toml constraints/cpu.txt
 	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH_CONSTRAINT) -e ".[text]"
+	@touch $@
+
+# plus what the tests need (pytest, diffusers, the data tools, Ray)
+$(VENV)/.test-deps: $(BIN)/vidiff
 	$(BIN)/pip install -q $(TORCH_CONSTRAINT) -e ".[test]"
 	@touch $@
 
@@ -17,10 +23,10 @@ install: $(BIN)/vidiff
 demo: install
 	$(BIN)/vidiff demo --out demo_out
 
-test: install
+test: $(VENV)/.test-deps
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: $(VENV)/.test-deps
 	$(BIN)/python benchmarks/sampler_exactness.py
 
 clean:

@@ -19,7 +19,8 @@ def test_recipe_builds(path):
     ms = cfg.data.moving_shapes
     if cfg.task == "diffusion" and not cfg.autoencoder:
         x = torch.zeros(1, 3, 2, ms.size, ms.size)
-        assert model(x, torch.rand(1)).shape == x.shape
+        kw = {"fps": torch.tensor([8.0])} if "fps" in model.accepted_conditions else {}
+        assert model(x, torch.rand(1), **kw).shape == x.shape
 
 
 def test_overrides_and_errors():

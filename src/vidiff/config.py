@@ -54,7 +54,8 @@ class DiffusionConfig:
 
 @dataclass
 class DataConfig:
-    #: moving_shapes | video_folder | video_csv | latents (a cache from `vidiff encode-latents`;
+    #: moving_shapes | video_folder | video_csv | image_folder (images, optional captions CSV) |
+    #: latents (a cache from `vidiff encode-latents`;
     #: num_frames/size are then pixel frames/size, frame_stride counts latent frames)
     kind: str = "moving_shapes"
     moving_shapes: MovingShapesConfig = field(default_factory=MovingShapesConfig)

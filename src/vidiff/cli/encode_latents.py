@@ -49,28 +49,32 @@ class EncodeLatents(Command):
         if a.frames % ft or a.size % fs:
             raise CLIError(f"--frames must be a multiple of f_t={ft} and --size of f_s={fs}")
         meta = {"autoencoder": str(a.checkpoint)}
-        labels = None
+        kept: dict[str, list] = {"fps": [], "caption": []}
         if a.videos:
             ds = VideoFolderDataset(a.videos, a.frames, a.size, on_error="skip", seed=a.seed)
-            clips = (ds[i % len(ds)]["video"] for i in range(a.num_clips))
+            items = (ds[i % len(ds)] for i in range(a.num_clips))
             meta["source"] = str(a.videos)
         else:
             cfg = MovingShapesConfig(size=a.size, num_frames=a.frames, min_objects=a.min_objects,
                                      max_objects=a.max_objects)
             ds = MovingShapesDataset(cfg, seed=a.seed, label="num_objects")
-            labels = []
-            clips = _clips_collecting_labels((ds[i] for i in range(a.num_clips)), labels)
+            kept["label"] = []
+            items = (ds[i] for i in range(a.num_clips))
             meta.update(source="moving_shapes", moving_shapes=asdict(cfg))
         t0 = time.perf_counter()
-        out = encode_to_cache(ae, clips, a.out, meta, labels=labels, batch_size=a.batch_size,
-                              total=a.num_clips)
+        out = encode_to_cache(ae, _videos_keeping(items, kept), a.out, meta,
+                              labels=kept.get("label"), batch_size=a.batch_size,
+                              total=a.num_clips, fps=kept["fps"], captions=kept["caption"])
         print(json.dumps({"out": str(out), "clips": a.num_clips, "seconds":
                           round(time.perf_counter() - t0, 1)}))
         return 0
 
 
-def _clips_collecting_labels(items, labels: list[int]):
-    """The videos of dataset items, appending each item's label to ``labels`` as it is drawn."""
+def _videos_keeping(items, kept: dict[str, list]):
+    """The videos of dataset items, appending each item's ``label``, ``fps`` and ``caption`` to
+    ``kept[key]`` as it is drawn (for the keys ``kept`` has; a clip without a caption keeps the
+    empty prompt)."""
     for it in items:
-        labels.append(it["label"])
+        for key, values in kept.items():
+            values.append(it.get(key, "" if key == "caption" else None))
         yield it["video"]

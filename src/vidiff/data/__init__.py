@@ -1,6 +1,7 @@
 """Data: Moving Shapes, video/image datasets, video I/O."""
 
-from .datasets import (ImageFolderDataset, MovingShapesDataset, VideoFolderDataset, collate,
+from .images import ImageFolderDataset
+from .datasets import (MovingShapesDataset, VideoFolderDataset, collate,
                        frames_to_tensor, resize_crop)
 from .joint import JointImages
 from .latents import LatentDataset, encode_to_cache

@@ -3,9 +3,10 @@ of the cache without running the encoder every step (for the tiny LVDM recipe th
 more than the denoiser).
 
 A cache is one safetensors file: ``latents`` ``(N, c, L, h, w)`` (unscaled posterior means;
-training multiplies by the autoencoder's ``scale_factor``) and optional ``labels`` ``(N,)``,
-with JSON metadata (the pixel frames and size, ``f_t``/``f_s``, the autoencoder it came from,
-the Moving Shapes config when that was the source).
+training multiplies by the autoencoder's ``scale_factor``), optional ``labels`` ``(N,)`` and
+``fps`` ``(N,)`` (each clip's real frame rate), with JSON metadata (the pixel frames and size,
+``f_t``/``f_s``, the autoencoder it came from, the Moving Shapes config when that was the
+source, and the clips' ``captions`` when they have them).
 
 A :class:`LatentDataset` yields windows of ``num_frames`` *pixel* frames' worth of latents
 (``num_frames / f_t`` latent frames) every ``frame_stride`` latent frames, at every offset of
@@ -50,10 +51,12 @@ def cache_source(data) -> dict:
 @torch.no_grad()
 def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta: dict,
                     labels: list[int] | None = None, batch_size: int = 8,
-                    progress: bool = True, total: int | None = None) -> Path:
+                    progress: bool = True, total: int | None = None,
+                    fps: list[float] | None = None, captions: list[str] | None = None) -> Path:
     """Encode ``clips`` (each ``(C, F, H, W)`` in ``[-1, 1]``; any iterable, consumed as a
     stream) to posterior-mean latents and write the cache ``out`` atomically. ``meta`` is
-    stored with the file (plus shapes); ``labels`` may be filled while ``clips`` is consumed."""
+    stored with the file (plus shapes); ``labels``, ``fps`` and ``captions`` (one per clip) may
+    be filled while ``clips`` is consumed."""
     from tqdm.auto import tqdm
 
     ae = autoencoder.eval()
@@ -85,6 +88,10 @@ def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta:
     tensors = {"latents": z.contiguous()}
     if labels is not None:
         tensors["labels"] = torch.as_tensor(labels, dtype=torch.long)
+    if fps and all(f is not None for f in fps):
+        tensors["fps"] = torch.as_tensor(fps, dtype=torch.float32)
+    if captions and any(captions):
+        meta["captions"] = list(captions)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda p: save_file(tensors, str(p), metadata={"vidiff": json.dumps(meta)}))
@@ -93,7 +100,9 @@ def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta:
 
 class LatentDataset(torch.utils.data.Dataset):
     """Windows of a latent cache: item ``i`` is ``{"latents": (c, n, h, w)}`` (float32,
-    unscaled) with ``n = num_frames / f_t`` latent frames ``frame_stride`` apart."""
+    unscaled) with ``n = num_frames / f_t`` latent frames ``frame_stride`` apart, plus the
+    clip's ``label``, ``caption`` and ``fps`` (its rate divided by ``frame_stride``) where the
+    cache has them."""
 
     def __init__(self, path: str | Path, num_frames: int, frame_stride: int = 1,
                  size: int | None = None):
@@ -105,6 +114,8 @@ class LatentDataset(torch.utils.data.Dataset):
         with safe_open(str(path), "pt") as f:
             self.latents = f.get_tensor("latents")
             self.labels = f.get_tensor("labels") if "labels" in f.keys() else None
+            self.fps = f.get_tensor("fps") if "fps" in f.keys() else None
+        self.captions = self.meta.get("captions")
         ft = int(self.meta.get("temporal_factor", 1))
         if num_frames % ft:
             raise ValueError(f"data.num_frames ({num_frames}) must be a multiple of the cache's "
@@ -134,6 +145,10 @@ class LatentDataset(torch.utils.data.Dataset):
         item = {"latents": z.float()}
         if self.labels is not None:
             item["label"] = int(self.labels[n])
+        if self.fps is not None:
+            item["fps"] = float(self.fps[n]) / self.stride
+        if self.captions is not None:
+            item["caption"] = self.captions[n]
         return item
 
 
@@ -146,5 +161,6 @@ def latent_dataset(d, seed: int) -> LatentDataset:
     if not d.path:
         raise ValueError("data.path is required for data.kind latents (a latent cache file)")
     ds = LatentDataset(d.path, d.num_frames, d.frame_stride, d.size)
-    d.cache_source = ds.meta  # what the cache came from: checkpoints know it without the file
+    # what the cache came from: checkpoints know it without the file (not its captions)
+    d.cache_source = {k: v for k, v in ds.meta.items() if k != "captions"}
     return ds

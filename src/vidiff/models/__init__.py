@@ -1,6 +1,7 @@
 """Denoisers and autoencoders; every ``ModelMixin`` subclass is a ``MODELS`` registry entry."""
 
 from .autoencoder import Autoencoder, Posterior, posterior_mode
+from .diffusers_inflated import InflatedUNet2DCondition, InflatedUNet2DConditionConfig  # noqa: F401
 from .modeling import MODELS, ModelMixin, build_model, load_model
 from .unet3d import UNet3D, UNet3DConfig
 from .video_ae import DiagonalGaussian, VideoAutoencoder, VideoAutoencoderConfig

@@ -22,9 +22,9 @@ class TemporalConv(nn.Module):
 
     ``out[f] = b + sum_k W[:, :, k] x[f + k - r]`` with zero padding at the clip's ends
     (kernel ``2r + 1``). ``frame_groups`` (int ``(B, F)``, joint image-video training) keeps the
-    kernel inside a group: a neighbour of another group counts as padding, so an image appended
-    to a clip (alone in its group) passes through untouched, as an image input does. A clip of
-    one frame is returned as it is (Make-A-Video skips temporal layers on images).
+    kernel inside a group: a neighbour of another group counts as padding, and a frame alone in
+    its group (an image appended to a clip) passes through untouched, as an image input does. A
+    clip of one frame is returned as it is (Make-A-Video skips temporal layers on images).
 
     The kernel starts as the Dirac delta and the bias at zero: the identity at init.
 
@@ -60,6 +60,7 @@ class TemporalConv(nn.Module):
         # groups: each tap is a 1x1 map of the neighbour, kept only within the frame's group
         out = h.new_zeros(h.shape) + self.bias.to(x.dtype)[:, None, None]
         g = frame_groups.to(x.device)
+        alone = ((g[:, :, None] == g[:, None, :]).sum(-1) == 1)[:, :, None, None, None]
         for k in range(2 * r + 1):
             s = k - r  # this tap reads frame f + s
             lo, hi = max(0, -s), min(num_frames, num_frames - s)
@@ -69,4 +70,5 @@ class TemporalConv(nn.Module):
             same = (g[:, lo:hi] == g[:, lo + s:hi + s]).to(x.dtype)[:, :, None, None, None]
             tap = torch.einsum("oc,bfchw->bfohw", self.weight[:, :, k].to(x.dtype), nb)
             out[:, lo:hi] = out[:, lo:hi] + tap * same
+        out = torch.where(alone, h, out)  # a frame alone in its group is an image: untouched
         return rearrange(out, "b f c h w -> (b f) c h w")

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ...conditioning import condition_encoders, model_conditions
-from ...data.datasets import ImageFolderDataset
+from ...data.images import ImageFolderDataset
 from ...data.joint import JointImages
 from ...diffusion import build_schedule, diffusion_loss
 from ...diffusion.masks import sample_frame_masks
