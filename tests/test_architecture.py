@@ -131,7 +131,7 @@ def test_a_new_system_trains_and_samples_through_the_registries(tmp_path):
 @pytest.mark.parametrize("override,needle", [
     ("model.type=UNet4D", "unknown model type 'UNet4D'; known: ["),
     ("task=distill", "unknown task 'distill'; known: ['autoencoder', 'diffusion'"),
-    ("data.kind=webdataset", "unknown data.kind 'webdataset'; known: ['latents', 'moving_shapes'"),
+    ("data.kind=webdataset", "unknown data.kind 'webdataset'; known: ['image_folder', 'latents',"),
     ("model.widht=3", "config.model: unknown config keys ['widht']; valid: ["),
     ("autoencoder_loss.kl=1", "config.autoencoder_loss: unknown key(s) ['kl']"),
 ])

@@ -13,6 +13,7 @@ import sys
 
 from .autoencode import Autoencode
 from .base import CLIError, Command
+from .data import Data
 from .demo import DEMO_CHECKPOINT, Demo
 from .encode_latents import EncodeLatents
 from .evaluate import Evaluate
@@ -26,7 +27,7 @@ __all__ = ["main", "build_parser", "COMMANDS", "CLIError", "Command", "DEMO_CHEC
 
 #: the subcommands, in the order ``vidiff --help`` lists them
 COMMANDS: list[type[Command]] = [Train, Sample, Evaluate, Long, Autoencode, EncodeLatents,
-                                 Export, Demo]
+                                 Export, Demo, Data]
 
 
 class OneLineParser(argparse.ArgumentParser):

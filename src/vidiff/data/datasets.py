@@ -22,14 +22,12 @@ from .captions import describe
 from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
 from .video_io import READABLE_SUFFIXES, VideoReadError, iter_frames, probe_video, read_frames
 
-__all__ = ["MovingShapesDataset", "VideoFolderDataset", "ImageFolderDataset", "frames_to_tensor",
-           "resize_crop", "collate", "read_video_list", "clip_frames", "VIDEO_SUFFIXES",
-           "IMAGE_SUFFIXES"]
+__all__ = ["MovingShapesDataset", "VideoFolderDataset", "frames_to_tensor", "resize_crop",
+           "collate", "read_video_list", "clip_frames", "VIDEO_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = READABLE_SUFFIXES  # the one list, in video_io
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -103,11 +101,14 @@ class MovingShapesDataset(Dataset):
         return item
 
 
-def read_video_list(path: str | Path) -> list[tuple[int, str, str | None]]:
-    """The rows of a CSV list of videos as ``(line number, path cell, caption or None)``, as
-    spreadsheets write them: a UTF-8 or UTF-16 byte-order mark, ``,`` ``;`` or tab between
-    cells, header names in any case. Blank rows are left out; an empty path is kept (for the
-    caller to name its line)."""
+def read_video_list(path: str | Path) -> list[tuple[int, str, str | None, tuple | None]]:
+    """The rows of a CSV list of videos as ``(line number, path cell, caption or None, span)``,
+    as spreadsheets write them: a UTF-8 or UTF-16 byte-order mark, ``,`` ``;`` or tab between
+    cells, header names in any case. ``span`` is ``(start, end)`` in seconds from the optional
+    ``start`` / ``end`` columns (``vidiff data split`` writes them; an empty cell is the file's
+    start or end), ``None`` without them. Blank rows are left out; an empty path is kept (for
+    the caller to name its line). A span that is not two numbers with ``start < end`` is a
+    ``ValueError`` naming the line and column."""
     path = Path(path)
     raw = path.read_bytes()
     try:
@@ -126,9 +127,44 @@ def read_video_list(path: str | Path) -> list[tuple[int, str, str | None]]:
     for row in reader:
         if any(cell.strip() for cell in row):
             cells = dict(zip(header, row))
+            span = None
+            if "start" in header or "end" in header:
+                span = tuple(_seconds(cells.get(k, ""), f"{path}:{reader.line_num}: {k}", d)
+                             for k, d in (("start", 0.0), ("end", float("inf"))))
+                if not span[0] < span[1]:
+                    raise ValueError(f"{path}:{reader.line_num}: start {span[0]:g} must be "
+                                     f"before end {span[1]:g}")
             rows.append((reader.line_num, (cells.get("path") or "").strip(),
-                         cells.get("caption", "") if "caption" in header else None))
+                         cells.get("caption", "") if "caption" in header else None, span))
     return rows
+
+
+def _seconds(cell: str, where: str, default: float) -> float:
+    """A time cell in seconds (``default`` when empty)."""
+    if not cell.strip():
+        return default
+    try:
+        value = float(cell)
+    except ValueError:
+        raise ValueError(f"{where} must be a time in seconds, got {cell.strip()!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{where} must be a time >= 0 s, got {cell.strip()}")
+    return value
+
+
+def _in_span(info: dict, span: tuple[float, float] | None) -> dict:
+    """``info`` (:func:`probe_video` with times) cut to the frames shown in ``span`` seconds:
+    those whose time rounds into ``[start, end)``; ``offset`` is the first one's number."""
+    if span is None:
+        return {**info, "offset": 0}
+    t = info["times"]
+    half = 0.5 * float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    keep = np.flatnonzero((t >= span[0] - half) & (t < span[1] - half))
+    if not len(keep):
+        raise VideoReadError(f"no frame between {span[0]:g} s and {span[1]:g} s "
+                             f"(the file lasts {t[-1] + 2 * half:.2f} s)")
+    a, b = int(keep[0]), int(keep[-1]) + 1
+    return {**info, "times": t[a:b] - t[a], "num_frames": b - a, "offset": a}
 
 
 def clip_frames(times: np.ndarray, vfr: bool, num_frames: int, rng: random.Random,
@@ -159,9 +195,11 @@ class VideoFolderDataset(Dataset):
     """Clips of ``num_frames`` frames from a folder of videos (recursively) or a CSV list.
 
     The CSV (:func:`read_video_list`) has a ``path`` column (relative to the CSV's folder or
-    absolute) and an optional ``caption``. A clip is every ``frame_stride``-th frame, or the
-    frames ``1 / target_fps`` seconds apart by their presentation times (variable-rate phone
-    videos too); its start is drawn from ``(seed, index)`` and its ``fps`` is the real rate.
+    absolute), an optional ``caption`` and optional ``start`` / ``end`` columns (seconds from
+    the first frame, as ``vidiff data split`` writes them): a row with a span is read from that
+    time range only, so one file gives several clips. A clip is every ``frame_stride``-th
+    frame, or the frames ``1 / target_fps`` seconds apart by their presentation times
+    (variable-rate phone videos too); its start is drawn from ``(seed, index)`` and its ``fps`` is the real rate.
     Frames come upright and are resized (shorter side) and centre-cropped to ``size``.
 
     Unreadable files - empty, truncated, not a video, too short - and CSV rows without a usable
@@ -180,23 +218,26 @@ class VideoFolderDataset(Dataset):
         self.num_frames, self.size, self.stride, self.target_fps = num_frames, size, frame_stride, target_fps
         self.on_error, self.seed = on_error, seed
         self.skipped: list[tuple[str, str]] = []
-        entries: list[tuple[str, Path | None, str | None]] = []  # (where, file, caption)
+        entries: list[tuple] = []  # (where, file, caption, span)
         if p.is_dir():
-            entries = [("", f, None) for f in sorted(p.rglob("*"))
+            entries = [("", f, None, None) for f in sorted(p.rglob("*"))
                        if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()]
         elif p.is_file() and p.suffix.lower() in (".csv", ".tsv"):
-            for line, cell, cap in read_video_list(p):
+            for line, cell, cap, span in read_video_list(p):
                 fp = Path(cell) if cell else None
                 entries.append((f"{p}:{line}: ", fp if fp is None or fp.is_absolute()
-                                else p.parent / fp, cap))
+                                else p.parent / fp, cap, span))
         else:
             raise FileNotFoundError(f"{p}: not a folder of videos or a .csv list")
         self.items: list[tuple[Path, str | None, dict]] = []
-        for where, fp, cap in entries:
+        probed: dict[Path, dict] = {}  # a file of many clips is probed once
+        for where, fp, cap, span in entries:
             try:
                 if fp is None:
                     raise VideoReadError("empty 'path' cell")
-                info = probe_video(fp, with_times=True)
+                if fp not in probed:
+                    probed[fp] = probe_video(fp, with_times=True)
+                info = _in_span(probed[fp], span)
                 self._clip(fp, info, random.Random(0))  # too short for a clip?
                 self.items.append((fp, cap, info))
             except (VideoReadError, OSError) as e:
@@ -236,14 +277,15 @@ class VideoFolderDataset(Dataset):
         for attempt in range(2):
             idx, fps = self._clip(fp, info, rng)
             try:
-                frames = read_frames(fp, idx)
+                frames = read_frames(fp, idx + info["offset"])
                 break
             except VideoReadError:
                 if attempt or info.get("counted"):
                     raise
                 # a container can list more frames than decode: count what does, once, and
                 # draw again
-                info["times"] = info["times"][:sum(1 for _ in iter_frames(fp))]
+                decodable = sum(1 for _ in iter_frames(fp)) - info["offset"]
+                info["times"] = info["times"][:max(decodable, 0)]
                 info["num_frames"], info["counted"] = len(info["times"]), True
         item = {"video": resize_crop(frames_to_tensor(frames), self.size), "fps": fps}
         if cap is not None:
@@ -258,42 +300,6 @@ class VideoFolderDataset(Dataset):
             except VideoReadError as e:
                 self._bad(str(self.items[j][0]), str(e))
         raise VideoReadError("no readable clip left in the dataset")
-
-
-class ImageFolderDataset(Dataset):
-    """Images (recursively) from a folder, resized and centre-cropped: ``"video"`` is
-    ``(3, H, W)`` in ``[-1, 1]`` (for joint image-video training)."""
-
-    def __init__(self, path: str | Path, size: int = 64, on_error: str = "error"):
-        from PIL import Image  # noqa: F401  (core dependency, imported lazily)
-
-        p = Path(path)
-        if not p.is_dir():
-            raise FileNotFoundError(f"{p}: not a folder of images")
-        self.files = [f for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
-        if not self.files:
-            raise FileNotFoundError(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)})")
-        self.size, self.on_error, self.skipped = size, on_error, []
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> dict:
-        from PIL import Image, UnidentifiedImageError
-
-        for k in range(len(self.files)):
-            f = self.files[(i + k) % len(self.files)]
-            try:
-                with Image.open(f) as im:
-                    a = np.asarray(im.convert("RGB"))
-                x = resize_crop(frames_to_tensor(a[None]), self.size)[:, 0]
-                return {"video": x}
-            except (UnidentifiedImageError, OSError) as e:
-                if self.on_error == "error":
-                    raise VideoReadError(f"{f}: cannot read image ({e})") from e
-                self.skipped.append((str(f), str(e)))
-                log.warning("skipping unreadable image: %s", f)
-        raise VideoReadError("no readable image left in the dataset")
 
 
 def collate(items: list[dict]) -> dict:

@@ -20,7 +20,8 @@ __all__ = ["apply_trainable"]
 def apply_trainable(model: nn.Module, patterns: list[str] | tuple[str, ...] | None) -> list[str]:
     """Freeze every parameter of ``model`` matched by none of ``patterns`` (shell-style globs,
     ``fnmatch``: ``*`` matches dots too), each tried on the parameter's dotted name and on the
-    class names of the modules holding it. ``None`` trains everything.
+    class names of the modules holding it. ``None`` changes nothing (what a task froze stays
+    frozen).
 
     Returns:
         the names of the parameters left trainable.
@@ -29,10 +30,8 @@ def apply_trainable(model: nn.Module, patterns: list[str] | tuple[str, ...] | No
             nothing), or patterns that leave nothing to train.
     """
     names = [n for n, _ in model.named_parameters()]
-    if patterns is None:
-        for p in model.parameters():
-            p.requires_grad_(True)
-        return names
+    if patterns is None:  # as the model is (a task may have frozen a part of it itself)
+        return [n for n, p in model.named_parameters() if p.requires_grad]
     modules = {name: type(m).__name__ for name, m in model.named_modules()}
 
     def keys(n: str) -> list[str]:  # the name, then the classes of the modules holding it
