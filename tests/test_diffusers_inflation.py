@@ -178,3 +178,18 @@ def test_bad_inputs_are_one_line_errors(unet2d, inputs, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install vidiff\[diffusers\]"):
         InflatedUNet2DCondition(InflatedUNet2DCondition.config_class(
             unet2d_config=dict(unet2d.config)))
+
+
+def test_text_encoder_width_is_checked_against_cross_attention(unet2d):
+    from vidiff.conditioning.text import TextConditionEncoder
+
+    model = InflatedUNet2DCondition.from_unet2d(unet2d)
+    assert model.config.context_dim == D and "context" in model.accepted_conditions
+
+    class Wide:  # a 384-wide encoder, like MiniLM
+        dim = 384
+
+    with pytest.raises(ValueError, match=f"context_dim is {D} but its text encoder gives 384"):
+        TextConditionEncoder(Wide()).for_sampling(
+            model, {"prompt": "a red circle"}, 1, device=torch.device("cpu"), generator=None,
+            guidance_scale=0.0, defaults=None)

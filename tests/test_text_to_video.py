@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from vidiff.config import load_config
-from vidiff.diffusion.guidance import guide
 from vidiff.files import read_tensors
 from vidiff.models import UNet3D, UNet3DConfig
 from vidiff.models.inflation import TEMPORAL_LAYERS, inflate
@@ -92,10 +91,20 @@ def test_inflated_model_equals_the_image_model_frame_by_frame(fps):
 
 def test_trainable_patterns_select_the_temporal_layers_only():
     video = inflate(UNet3D(UNet3DConfig(**SMALL)), fps_conditioning=True)
+    from vidiff.nn import TemporalAttention
     keep = apply_trainable(video, list(TEMPORAL_LAYERS))
-    assert keep and all("temporal" in n or "attn.1" in n or n.startswith("fps_embed")
-                        for n in keep)
-    assert not any(p.requires_grad for n, p in video.named_parameters() if n not in keep)
+    temporal = {f"{name}.{p}" for name, m in video.named_modules()
+                if isinstance(m, (TemporalConv, TemporalAttention))
+                for p, _ in m.named_parameters()}
+    temporal |= {n for n, _ in video.named_parameters() if n.startswith("fps_embed.")}
+    assert any(n.endswith("rel_pos.table") for n in temporal)
+    assert set(keep) == temporal  # every temporal parameter, nothing else
+    assert {n for n, p in video.named_parameters() if p.requires_grad} == temporal
+    video.conv_in.requires_grad_(False)  # a part the caller froze stays frozen
+    assert not any(n.startswith("conv_in") for n in apply_trainable(video, ["conv_in.*",
+                                                                            "fps_embed.*"]))
+    with pytest.raises(ValueError, match="leaves nothing to train"):
+        apply_trainable(video, [])
     with pytest.raises(ValueError, match="matches no parameter"):
         apply_trainable(video, ["*tmporal*"])
 
@@ -136,13 +145,39 @@ def test_stage_two_leaves_the_image_weights_bit_identical(two_stage):
     assert tr.model.sample_shape == (4, 16)
 
 
-def test_stage_one_trained_on_images_with_text_dropout(two_stage):
+def test_stage_one_is_a_text_to_image_model(two_stage):
     d, _ = two_stage
-    cfg = load_config(d / "s1" / "experiment.json") if (d / "s1" / "experiment.json").exists() \
-        else None
     pipe = VideoDiffusionPipeline.from_pretrained(d / "s1")
-    assert pipe.model.sample_shape == (1, 16) and "context" in pipe.model.accepted_conditions
-    assert cfg is None or cfg.data.images
+    assert pipe.experiment.data.images and pipe.model.sample_shape == (1, 16)
+    assert "context" in pipe.model.accepted_conditions
+    assert not any(isinstance(m, TemporalConv) for m in pipe.model.modules())
+    img = pipe(prompt="a red circle", num_inference_steps=1)
+    assert img.shape == (1, 1, 16, 16, 3)
+
+
+def test_text_dropout_gives_the_empty_prompt():
+    from vidiff.conditioning.text import TextConditionEncoder
+
+    class Fake:  # records what would be encoded
+        dim = 384
+
+        def encode(self, prompts):
+            self.seen = list(prompts)
+            from vidiff.conditioning.text_encoders import TextEmbeddings
+            n = len(prompts)
+            return TextEmbeddings(torch.zeros(n, 2, 384), torch.ones(n, 2, dtype=torch.bool),
+                                  torch.zeros(n, 384))
+
+    enc, model = Fake(), UNet3D(UNet3DConfig(**SMALL))
+    batch = {"video": torch.zeros(400, 3, 2, 2), "caption": ["a red circle"] * 400}
+    g = torch.Generator().manual_seed(0)
+    TextConditionEncoder(enc).for_training(model, batch, device=torch.device("cpu"),
+                                           generator=g, drop_prob=0.25)
+    empty = enc.seen.count("")
+    assert 70 <= empty <= 130 and set(enc.seen) == {"", "a red circle"}
+    TextConditionEncoder(enc, drop_captions=True).for_training(
+        model, batch, device=torch.device("cpu"), generator=g, drop_prob=0.0)
+    assert set(enc.seen) == {""}  # unlabelled video: every prompt empty
 
 
 # -- sampling: classifier-free guidance with a negative prompt --------------------------------
@@ -166,7 +201,7 @@ def test_guidance_with_a_negative_prompt_follows_the_formula(two_stage):
     fps = torch.full((2,), 8.0)
     xc = pipe.denoiser(context=enc.encode([p, p]).tokens, fps=fps)(z_T, t0)
     xu = pipe.denoiser(context=enc.encode([n, n]).tokens, fps=fps)(z_T, t0)
-    assert torch.allclose(x0, guide(xc, xu, w), atol=1e-5)
+    assert torch.allclose(x0, (1 + w) * xc - w * xu, atol=1e-5)  # Ho & Salimans, eq. 6
     xe = pipe.denoiser(context=enc.encode(["", ""]).tokens, fps=fps)(z_T, t0)
     assert not torch.allclose(xu, xe, atol=1e-4)  # the negative prompt is not the empty one
     with pytest.raises(ValueError, match="negative_prompt needs a prompt"):
@@ -175,6 +210,11 @@ def test_guidance_with_a_negative_prompt_follows_the_formula(two_stage):
         pipe(num_videos=2, prompt=["a", "b", "c"], num_inference_steps=1)
     one_each = pipe(prompt=["a red circle", "a blue square"], num_inference_steps=1)
     assert len(one_each) == 2  # a list of prompts: one video a prompt
+    for bad in (3, [], ["a", 2]):
+        with pytest.raises(ValueError, match="prompt must be a string or a non-empty list"):
+            pipe(prompt=bad, num_inference_steps=1)
+    with pytest.raises(ValueError, match=r"fps must be in \(0, 1000\], got -3"):
+        pipe(prompt="a red circle", fps=-3, num_inference_steps=1)
 
 
 # -- the CLI: fps reaches the network; prompts in, files out -----------------------------------
@@ -233,6 +273,11 @@ def test_prompts_file_writes_one_output_per_prompt(fps_checkpoint, tmp_path, cap
     empty.write_text("\n \n")
     assert main(["sample", str(fps_checkpoint), "--prompts", str(empty)]) == 2
     assert "no prompt in it" in capsys.readouterr().err
+    # a model without text conditioning: one line naming what it accepts
+    assert main(["sample", "vdm_tiny", "--prompt", "a red circle", "--steps", "1",
+                 "--out", str(tmp_path / "v.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "this model takes no prompt" in err[0]
 
 
 # -- latent recipes: fps and captions through a latent cache -----------------------------------

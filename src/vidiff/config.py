@@ -100,8 +100,9 @@ class TrainConfig:
     #: fine-tune: start from this checkpoint's (EMA) weights; parameters it lacks (a new class
     #: embedding, say) keep their initialisation. Ignored when out_dir has a checkpoint to resume.
     init_from: str | None = None
-    #: train only the parameters whose names match these globs (``["*temporal*"]``:
-    #: Make-A-Video's second stage); the others are frozen, bit-identical. null: all
+    #: train only the parameters matched by these globs, on parameter names or the classes of
+    #: the modules holding them (Make-A-Video's second stage: ``[TemporalConv,
+    #: TemporalAttention, "fps_embed.*"]``); the others are frozen, bit-identical. null: all
     trainable: list | None = None
     batch_size: int = ranged(8, ">= 1")
     grad_accum: int = ranged(1, ">= 1")

@@ -91,6 +91,7 @@ def text_to_video(out: Path, seed: int) -> dict:
 
     try:
         pipe = load_pipeline(str(T2V_CHECKPOINT()), "cpu")
+        pipe.condition_encoders()  # loads the text encoder
     except ImportError as e:  # the text extra is not installed
         print(f"text-to-video skipped: {e}")
         return {"skipped": str(e)}

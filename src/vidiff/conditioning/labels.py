@@ -72,7 +72,10 @@ class FpsEncoder(ConditionEncoder):
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
                      device: torch.device, generator: torch.Generator | None,
                      guidance_scale: float, defaults: Any) -> tuple[Tensor, Tensor] | None:
-        f = torch.full((num_videos,), float(value or defaults.fps), device=device)
+        fps = float(defaults.fps if value is None else value)
+        if not 0 < fps <= 1000:
+            raise ValueError(f"fps must be in (0, 1000], got {value}")
+        f = torch.full((num_videos,), fps, device=device)
         return f, f
 
     def for_training(self, model: nn.Module, batch: dict, *, device: torch.device,

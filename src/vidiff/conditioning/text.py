@@ -20,10 +20,15 @@ DEFAULT_TEXT_ENCODER = {"type": "minilm"}
 
 
 def _prompts(value: Any, n: int, what: str) -> list[str]:
+    """``n`` prompts from ``None`` (the empty prompt), a string, or a list of one or ``n``."""
     if value is None:
         return [""] * n
     if isinstance(value, str):
         return [value] * n
+    if not isinstance(value, (list, tuple)) or not value or not all(
+            isinstance(v, str) for v in value):
+        raise ValueError(f"{what} must be a string or a non-empty list of strings, got "
+                         f"{value!r}")
     value = list(value)
     if len(value) == 1:
         return value * n

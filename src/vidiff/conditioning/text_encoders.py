@@ -10,8 +10,8 @@ training on a CPU encodes each distinct caption once.
 * ``hf`` - any local Hugging Face text encoder folder (a CLIP text model, a T5 encoder, a BERT):
   ``transformers`` loads it with ``local_files_only`` and the hub's offline switches set.
 
-Nothing is ever downloaded: both set ``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1`` before
-``transformers`` is imported and load with ``local_files_only=True``.
+Nothing is ever downloaded: both load with ``local_files_only=True``, with the hub's offline
+switches (``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``) set while they load.
 
 Tokens are padded to ``max_length`` (as Stable Diffusion feeds CLIP's 77 tokens), so the
 conditional and unconditional branches of classifier-free guidance batch together; ``pooled``
@@ -21,6 +21,7 @@ else the mask-weighted mean of the tokens (what sentence-transformers does for M
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -40,11 +41,21 @@ TEXT_ENCODERS: Registry = Registry("text encoder")
 EXTRA = "pip install 'vidiff[text]'"
 
 
-def offline() -> None:
-    """Set the Hugging Face hub's offline switches (before ``transformers`` is imported)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+@contextlib.contextmanager
+def offline():
+    """The Hugging Face hub's offline switches, set while loading and restored afterwards
+    (loading also passes ``local_files_only=True``, so nothing is requested either way)."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @dataclass
@@ -63,15 +74,17 @@ class TextEncoder:
     Attributes:
         dim: ``D``, the token width (the denoiser's ``context_dim``).
         max_length: ``L``, the padded token count.
-        cache_size: prompts kept in the cache (oldest dropped first).
+        cache_bytes: the cache's budget: tokens are kept in float16, the oldest prompts dropped
+            first when it is full (256 MB holds about 14,000 MiniLM prompts of 24 tokens).
     """
 
     dim: int
     max_length: int
-    cache_size: int = 100_000
+    cache_bytes: int = 256 * 2 ** 20
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
+        self._cached_bytes = 0
         self.hits = self.misses = 0
 
     def _encode(self, prompts: list[str]) -> TextEmbeddings:
@@ -79,8 +92,10 @@ class TextEncoder:
 
     @torch.no_grad()
     def encode(self, prompts: list[str] | str, batch_size: int = 64) -> TextEmbeddings:
-        """Embeddings of ``prompts`` (a string is one prompt), on the CPU in float32; prompts
-        already seen come from the cache, the rest are encoded ``batch_size`` at a time.
+        """Embeddings of ``prompts`` (a string is one prompt), on the CPU in float32 (rounded
+        through float16, as the cache keeps them, so a prompt gives the same tokens whether
+        cached or not); prompts already seen come from the cache, the rest are encoded
+        ``batch_size`` at a time.
 
         Raises:
             TypeError: a prompt that is not a string.
@@ -97,12 +112,21 @@ class TextEncoder:
             chunk = todo[i:i + batch_size]
             e = self._encode(chunk)
             for j, p in enumerate(chunk):
-                rows[p] = (e.tokens[j].float().cpu(), e.mask[j].cpu(), e.pooled[j].float().cpu())
-                while self._cache and len(self._cache) >= self.cache_size:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[p] = rows[p]
-        tokens, mask, pooled = (torch.stack([rows[p][k] for p in prompts]) for k in range(3))
-        return TextEmbeddings(tokens, mask, pooled)
+                rows[p] = (e.tokens[j].to(torch.float16).cpu(), e.mask[j].cpu(),
+                           e.pooled[j].to(torch.float16).cpu())
+                self._remember(p, rows[p])
+        with torch.autocast("cpu", enabled=False):  # (stacking float16 under CPU autocast fails)
+            tokens, mask, pooled = (torch.stack([rows[p][k] for p in prompts]) for k in range(3))
+        return TextEmbeddings(tokens.float(), mask, pooled.float())
+
+    def _remember(self, prompt: str, row: tuple[Tensor, Tensor, Tensor]) -> None:
+        size = sum(t.numel() * t.element_size() for t in row)
+        while self._cache and self._cached_bytes + size > self.cache_bytes:
+            old = self._cache.pop(next(iter(self._cache)))
+            self._cached_bytes -= sum(t.numel() * t.element_size() for t in old)
+        if size <= self.cache_bytes:
+            self._cache[prompt] = row
+            self._cached_bytes += size
 
 
 @TEXT_ENCODERS.register("hf")
@@ -131,13 +155,30 @@ class HFTextEncoder(TextEncoder):
                                     "model with its tokenizer)")
         if pooling not in ("auto", "mean", "model"):
             raise ValueError(f"pooling must be auto, mean or model, got {pooling!r}")
-        offline()
+        if not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"text_encoder.max_length must be an integer >= 1, got "
+                             f"{max_length!r}")
         try:
             import transformers
         except ImportError as e:
             raise ImportError(f"text encoders need transformers: {EXTRA}") from e
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
+        with offline():
+            model = self._load(transformers, path)
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if isinstance(limit, int) and max_length > limit:
+            raise ValueError(f"text_encoder.max_length is {max_length} but {path} takes at most "
+                             f"{limit} tokens")
+        self.model = model.to(device).eval().requires_grad_(False)
+        self.path, self.max_length, self.device = str(path), max_length, torch.device(device)
+        kind = type(model).__name__.lower()
+        self.pooling = pooling if pooling != "auto" else ("model" if "clip" in kind else "mean")
+        self.dim = int(getattr(model.config, "hidden_size", None) or model.config.d_model)
+
+    def _load(self, transformers, path):
+        """Keep the folder's tokenizer; return its encoder model (CLIP: the text tower; T5:
+        the encoder)."""
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
             config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
@@ -152,11 +193,7 @@ class HFTextEncoder(TextEncoder):
                              f"({str(e).splitlines()[0]})") from e
         if hasattr(model, "text_model") and hasattr(model, "vision_model"):
             model = model.text_model  # a full CLIP model: its text tower
-        self.model = model.to(device).eval().requires_grad_(False)
-        self.path, self.max_length, self.device = str(path), max_length, torch.device(device)
-        kind = type(model).__name__.lower()
-        self.pooling = pooling if pooling != "auto" else ("model" if "clip" in kind else "mean")
-        self.dim = int(getattr(model.config, "hidden_size", None) or model.config.d_model)
+        return model
 
     def _encode(self, prompts: list[str]) -> TextEmbeddings:
         t = self.tokenizer(prompts, padding="max_length", truncation=True,

@@ -1,11 +1,11 @@
 """Denoisers and autoencoders; every ``ModelMixin`` subclass is a ``MODELS`` registry entry."""
 
 from .autoencoder import Autoencoder, Posterior, posterior_mode
-from .diffusers_inflated import InflatedUNet2DCondition, InflatedUNet2DConditionConfig  # noqa: F401
+from .diffusers_inflated import InflatedUNet2DCondition, InflatedUNet2DConditionConfig
 from .modeling import MODELS, ModelMixin, build_model, load_model
 from .unet3d import UNet3D, UNet3DConfig
 from .video_ae import DiagonalGaussian, VideoAutoencoder, VideoAutoencoderConfig
 
 __all__ = ["Autoencoder", "Posterior", "posterior_mode", "MODELS", "ModelMixin", "build_model",
            "load_model", "UNet3D", "UNet3DConfig", "DiagonalGaussian", "VideoAutoencoder",
-           "VideoAutoencoderConfig"]
+           "VideoAutoencoderConfig", "InflatedUNet2DCondition", "InflatedUNet2DConditionConfig"]

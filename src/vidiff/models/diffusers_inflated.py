@@ -84,6 +84,13 @@ class InflatedUNet2DConditionConfig:
     def out_channels(self) -> int:
         return int(self.unet2d_config.get("out_channels", 4))
 
+    @property
+    def context_dim(self) -> int | None:
+        """The width of the text tokens it cross-attends to (diffusers' ``cross_attention_dim``;
+        what the text condition encoder checks its encoder against)."""
+        dim = self.unet2d_config.get("cross_attention_dim")
+        return int(dim) if isinstance(dim, int) else None
+
 
 class _FrameState:
     """What the wrappers need of the current call: frames per clip and frame groups."""

@@ -268,7 +268,10 @@ class VideoDiffusionPipeline(DiffusionPipeline):
 
         Conditions the denoiser declares are keyword arguments named after their encoder
         (:data:`~vidiff.registry.ENCODERS`): ``class_labels`` (class-conditional; drawn when
-        guiding without one), ``fps``. Other keyword arguments are options of ``sampler``
+        guiding without one), ``fps``, ``prompt`` and ``negative_prompt`` (text models: a string,
+        or a list of one per video; a list with the default ``num_videos=1`` gives one video a
+        prompt; the negative prompt is what guidance steers away from, ignored when
+        ``guidance_scale`` is 0). Other keyword arguments are options of ``sampler``
         (read from its signature: ``eta``, ``gamma``, ``delta``, ``corrector_steps``).
         ``callback(step, t, z, x0_hat)`` is called after every sampler step (model space).
         ``timesteps``: the sampler's time grid, ``(K+1,)`` or per frame ``(K+1, F)`` (in model

@@ -39,12 +39,15 @@ def apply_trainable(model: nn.Module, patterns: list[str] | tuple[str, ...] | No
         return [n] + [modules[".".join(parts[:i])] for i in range(1, len(parts))
                       if ".".join(parts[:i]) in modules]
 
+    if not patterns:
+        raise ValueError("train.trainable: an empty list leaves nothing to train (null trains "
+                         "every parameter)")
     owners = {n: keys(n) for n in names}
     for pat in patterns:
         if not any(fnmatchcase(k, pat) for n in names for k in owners[n]):
             raise ValueError(f"train.trainable: {pat!r} matches no parameter or module class "
                              f"of {type(model).__name__} (e.g. {names[0] if names else 'none'})")
-    keep = [n for n in names if any(fnmatchcase(k, pat) for k in owners[n] for pat in patterns)]
-    for n, p in model.named_parameters():
-        p.requires_grad_(n in keep)
-    return keep
+    keep = {n for n in names if any(fnmatchcase(k, pat) for k in owners[n] for pat in patterns)}
+    for n, p in model.named_parameters():  # what a task froze itself stays frozen
+        p.requires_grad_(p.requires_grad and n in keep)
+    return [n for n, p in model.named_parameters() if p.requires_grad]

@@ -66,6 +66,9 @@ class DiffusionTask(Task):
     # -- data -------------------------------------------------------------------------------
     def build_dataset(self, seed: int):
         d = self.cfg.data
+        if d.images and d.kind != "moving_shapes":
+            raise ValueError(f"data.images makes Moving Shapes items single frames; for images "
+                             f"of your own use data.kind: image_folder (not {d.kind})")
         ds = DATASETS.get(d.kind)(d, seed)
         self._record_sample_shape(*ds.clip_shape)
         if d.joint_images:
