@@ -81,9 +81,15 @@ def test_filter_where_camera_and_tora_rule():
     df = pd.DataFrame({"path": [f"/v/{i}.mp4" for i in range(n)], "ok": True,
                        "height": rng.choice([32, 64, 128], n), "flow": rng.uniform(0, 100, n),
                        "camera_motion": rng.choice(["static", "pan", "zoom"], n)})
+    df["flow_opensora"] = df["flow"]  # the rule reads Open-Sora's scale by default
     kept = filter_table(df, tora=True, seed=1)
     assert abs(len(kept) / n - 0.5) < 0.03  # E[1 - s/100] for s ~ U(0, 100)
     assert abs(kept["flow"].mean() - 100 / 3) < 2  # E[s | kept] = 1/3 of the range
+    bad = df.assign(ok=df.index % 2 == 0, flow_opensora=df["flow"].where(df.index % 2 == 0))
+    kept_bad = filter_table(bad, tora=True, seed=1, keep_bad=True)  # NaN scores of bad rows
+    assert (~kept_bad["ok"]).sum() == n // 2  # pass untouched
+    with pytest.raises(ValueError, match="no 'flow_opensora' column"):
+        filter_table(df.drop(columns="flow_opensora"), tora=True)
     shuffled = filter_table(df.sample(frac=1, random_state=3), tora=True, seed=1)
     assert set(shuffled["path"]) == set(kept["path"])  # row order does not matter
     assert set(filter_table(df, tora=True, seed=2)["path"]) != set(kept["path"])
@@ -94,3 +100,37 @@ def test_filter_where_camera_and_tora_rule():
         filter_table(df, where="heigth > 3", source="t.csv")
     with pytest.raises(ValueError, match="--camera dolly"):
         filter_table(df, camera=["dolly"])
+
+
+def test_hook_errors_are_one_line_and_failed_rows_are_retried(tmp_path):
+    from vidiff.dataproc.hooks import load_callable
+
+    (tmp_path / "broken.py").write_text("def f(row)\n    return 1\n")
+    with pytest.raises(ValueError, match=r"hook .*broken.py:f: cannot load .*SyntaxError.*"
+                                         r"line 1") as e:
+        load_callable(f"{tmp_path}/broken.py:f")
+    assert "\n" not in str(e.value)
+    paths = [str(tmp_path / f"{i}.mp4") for i in range(3)]
+    pd.DataFrame({"path": paths, "ok": True}).to_csv(tmp_path / "in.csv", index=False)
+    flag = tmp_path / "ready"
+    (tmp_path / "cap.py").write_text(
+        f"import os\ndef cap(row):\n    if not os.path.exists({str(flag)!r}):\n"
+        "        raise RuntimeError('model not there yet')\n    return 'a clip'\n")
+    with engine() as e:
+        first = caption_step(tmp_path / "in.csv", tmp_path / "c.csv", e, f"{tmp_path}/cap.py:cap")
+        flag.touch()  # the rerun finds the model: the failed rows are done, not skipped
+        second = caption_step(tmp_path / "in.csv", tmp_path / "c.csv", e,
+                              f"{tmp_path}/cap.py:cap")
+    assert set(first["reason"]) == {"caption_failed"}
+    assert second["ok"].all() and (second["caption"] == "a clip").all()
+
+
+def test_cli_names_out_and_cut_dir_before_any_work(tmp_path, capsys):
+    (tmp_path / "in.csv").write_text("path\nx.mp4\n")
+    assert main(["data", "split", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.txt"),
+                 "--no-progress"]) != 0
+    assert "--out" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("")
+    assert main(["data", "split", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.csv"),
+                 "--no-progress", "--cut-dir", str(tmp_path / "afile" / "d")]) != 0
+    assert "--cut-dir" in capsys.readouterr().err

@@ -51,3 +51,22 @@ def test_resume_after_a_kill_processes_each_row_once(tmp_path, monkeypatch):
     assert main(_args(tmp_path)) == 0  # all journaled: nothing runs, the same table
     assert len((tmp_path / "log.txt").read_text().splitlines()) == 12
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out.csv"), out)
+
+
+def crash_on_bad(row):
+    """A row function whose worker process dies on ``bad`` rows (as a segfaulting decoder)."""
+    if "bad" in row["path"]:
+        os._exit(3)
+    return [{**row, "n": len(row["path"])}]
+
+
+def test_a_row_that_kills_its_worker_is_marked_and_the_others_finish(tmp_path):
+    from vidiff.dataproc.engine import Engine
+
+    paths = [f"/clips/{'bad' if i == 4 else 'ok'}{i:02d}.mp4" for i in range(10)]
+    with Engine("local", 2, progress=False) as e:
+        got = dict(e.map(crash_on_bad, list(enumerate({"path": p} for p in paths))))
+        again = dict(e.map(crash_on_bad, [(0, {"path": paths[0]}), (1, {"path": paths[1]})]))
+    assert sorted(got) == list(range(10)) and len(again) == 2  # the pool was restarted
+    assert got[4][0]["ok"] is False and got[4][0]["reason"] == "worker_crashed"
+    assert all(got[k] == [{"path": paths[k], "n": len(paths[k])}] for k in got if k != 4)

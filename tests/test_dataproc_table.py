@@ -30,13 +30,6 @@ def textured_segments(lengths, size=64, seed=0, tints=None):
     return np.stack(out)
 
 
-def first_bounce(traj):
-    """The number of frames before any Moving Shapes object first bounces off a wall."""
-    d = np.diff(traj, axis=1)
-    flip = (d[:, 1:] * d[:, :-1] < 0).any(axis=(0, 2))
-    return int(np.argmax(flip)) + 2 if flip.any() else traj.shape[1]
-
-
 def shapes_file(path, cfg, seed, frames=None):
     """A Moving Shapes clip written losslessly (its first ``frames`` frames); the clip."""
     clip = generate_clip(cfg, seed)
@@ -85,3 +78,27 @@ def test_row_draws_depend_on_the_clip_not_the_order():
     u = [row_uniform(3, clip_key(r)) for r in rows]
     assert [row_uniform(3, clip_key(r)) for r in rows[::-1]] == u[::-1]
     assert 0.3 < np.mean(u) < 0.7 and u != [row_uniform(4, clip_key(r)) for r in rows]
+
+
+def test_journal_line_without_its_newline_is_redone(tmp_path):
+    out = tmp_path / "o.csv"
+    j = Journal(out, "fp")
+    j.load()
+    j.open()
+    j.add(0, [{"a": 1}])
+    j.close()
+    with open(j.path, "a") as f:
+        f.write('{"key": 1, "rows": [{"a": 2}]}')  # whole, but killed before its "\n"
+    j2 = Journal(out, "fp")
+    assert j2.load() == {0: [{"a": 1}]}
+    j2.open()
+    j2.add(1, [{"a": 2}])
+    j2.close()
+    assert Journal(out, "fp").load() == {0: [{"a": 1}], 1: [{"a": 2}]}
+
+
+def test_clip_key_relative_to_the_table_folder_survives_a_move(tmp_path):
+    a = {"path": "/data/set/v/a.mp4", "start_frame": 0, "end_frame": 8}
+    b = {**a, "path": "/moved/elsewhere/v/a.mp4"}
+    assert clip_key(a, "/data/set") == clip_key(b, "/moved/elsewhere") == "v/a.mp4|0|8"
+    assert clip_key(a, "/other") == "/data/set/v/a.mp4|0|8"  # outside the folder: absolute

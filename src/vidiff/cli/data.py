@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from .args import number, positive
 from .base import CLIError, Command
@@ -56,7 +57,8 @@ def _score_opts(p: argparse.ArgumentParser, flow: bool = True) -> None:
     g.add_argument("--pair-seconds", type=number("--pair-seconds", "> 0"), default=0.25,
                    help="time between the frames of a pair (default 0.25 s)")
     g.add_argument("--static-speed", type=number("--static-speed", ">= 0"), default=0.04,
-                   help="camera motion slower than this many frame heights a second is none")
+                   help="camera motion slower than this many short sides of the frame a "
+                        "second is none (default 0.04)")
     g.add_argument("--scorer", action="append", metavar="NAME=HOOK",
                    help="a user scorer: module:function, file.py:function or a shell command "
                         "({path} {start} {end} ... are filled in); repeatable")
@@ -70,10 +72,13 @@ def _filter_opts(p: argparse.ArgumentParser, seed: bool = True) -> None:
                                    "1 and flow < 20\"")
     g.add_argument("--camera", help="camera-motion kinds to keep, e.g. static,pan")
     g.add_argument("--tora", action="store_true",
-                   help="Tora's rule: keep a clip with probability 1 - flow / --tora-scale")
+                   help="Tora's rule: keep a clip with probability 1 - score / --tora-scale")
     g.add_argument("--tora-scale", type=number("--tora-scale", "> 0"), default=100.0)
+    g.add_argument("--tora-column", default="flow_opensora",
+                   help="the score the rule reads (default flow_opensora: Open-Sora's scale, "
+                        "which Tora's 100 refers to)")
     g.add_argument("--tora-above", type=number("--tora-above", ">= 0"), default=0.0,
-                   help="apply the rule only to clips with at least this flow")
+                   help="apply the rule only to clips with at least this score")
     g.add_argument("--keep-bad", action="store_true", help="keep rows that are not ok")
     if seed:
         g.add_argument("--seed", type=number("--seed", ">= 0", int), default=0)
@@ -119,7 +124,8 @@ def _score_kw(a) -> dict:
 def _filter_kw(a) -> dict:
     camera = [c.strip() for c in a.camera.split(",") if c.strip()] if a.camera else None
     return dict(where=a.where, camera=camera, tora=a.tora, tora_scale=a.tora_scale,
-                tora_above=a.tora_above, seed=a.seed, keep_bad=a.keep_bad)
+                tora_above=a.tora_above, seed=a.seed, keep_bad=a.keep_bad,
+                tora_column=a.tora_column)
 
 
 def _traj_kw(a) -> dict:
@@ -179,7 +185,16 @@ class Data(Command):
     def _run(self, a: argparse.Namespace) -> int:
         from ..dataproc import pipeline as pl
         from ..dataproc.engine import Engine
+        from ..dataproc.table import check_table_out, is_ok
 
+        try:  # before any work, naming the option
+            if a.step == "run":
+                if os.path.exists(a.out) and not os.path.isdir(a.out):
+                    raise ValueError("is a file; `run` writes its tables into a folder")
+            else:
+                check_table_out(a.out)
+        except ValueError as e:
+            raise CLIError(f"--out {a.out}: {str(e).removeprefix(f'{a.out}: ')}") from e
         if a.step == "filter":
             df = pl.filter_step(a.input, a.out, **_filter_kw(a))
             print(json.dumps({"out": a.out, "rows": len(df)}))
@@ -203,6 +218,6 @@ class Data(Command):
                                      a.hook_timeout)
             else:
                 df = pl.trajectories_step(a.input, a.out, engine, a.tracks_dir, **_traj_kw(a))
-        bad = int((~df["ok"].astype(bool)).sum()) if "ok" in df.columns and len(df) else 0
+        bad = sum(not is_ok({"ok": v}) for v in df["ok"]) if "ok" in df.columns else 0
         print(json.dumps({"out": a.out, "rows": len(df), "not_ok": bad}))
         return 0

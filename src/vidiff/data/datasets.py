@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from ..registry import DATASETS
 from .captions import describe
 from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
+from .spans import ROW_COLUMNS, crop_tracks, frame_span, in_span, load_tracks, row_ok
 from .video_io import READABLE_SUFFIXES, VideoReadError, iter_frames, probe_video, read_frames
 
 __all__ = ["MovingShapesDataset", "VideoFolderDataset", "frames_to_tensor", "resize_crop",
@@ -101,14 +102,15 @@ class MovingShapesDataset(Dataset):
         return item
 
 
-def read_video_list(path: str | Path) -> list[tuple[int, str, str | None, tuple | None]]:
+def read_video_list(path: str | Path, columns: tuple[str, ...] = ()) -> list[tuple]:
     """The rows of a CSV list of videos as ``(line number, path cell, caption or None, span)``,
     as spreadsheets write them: a UTF-8 or UTF-16 byte-order mark, ``,`` ``;`` or tab between
     cells, header names in any case. ``span`` is ``(start, end)`` in seconds from the optional
     ``start`` / ``end`` columns (``vidiff data split`` writes them; an empty cell is the file's
     start or end), ``None`` without them. Blank rows are left out; an empty path is kept (for
     the caller to name its line). A span that is not two numbers with ``start < end`` is a
-    ``ValueError`` naming the line and column."""
+    ``ValueError`` naming the line and column. With ``columns`` each row has a fifth element,
+    ``{column: stripped cell, or None when empty or absent}``."""
     path = Path(path)
     raw = path.read_bytes()
     try:
@@ -135,7 +137,9 @@ def read_video_list(path: str | Path) -> list[tuple[int, str, str | None, tuple 
                     raise ValueError(f"{path}:{reader.line_num}: start {span[0]:g} must be "
                                      f"before end {span[1]:g}")
             rows.append((reader.line_num, (cells.get("path") or "").strip(),
-                         cells.get("caption", "") if "caption" in header else None, span))
+                         cells.get("caption", "") if "caption" in header else None, span)
+                        + ((({c: (cells.get(c) or "").strip() or None for c in columns}),)
+                           if columns else ()))
     return rows
 
 
@@ -150,21 +154,6 @@ def _seconds(cell: str, where: str, default: float) -> float:
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{where} must be a time >= 0 s, got {cell.strip()}")
     return value
-
-
-def _in_span(info: dict, span: tuple[float, float] | None) -> dict:
-    """``info`` (:func:`probe_video` with times) cut to the frames shown in ``span`` seconds:
-    those whose time rounds into ``[start, end)``; ``offset`` is the first one's number."""
-    if span is None:
-        return {**info, "offset": 0}
-    t = info["times"]
-    half = 0.5 * float(np.median(np.diff(t))) if len(t) > 1 else 0.0
-    keep = np.flatnonzero((t >= span[0] - half) & (t < span[1] - half))
-    if not len(keep):
-        raise VideoReadError(f"no frame between {span[0]:g} s and {span[1]:g} s "
-                             f"(the file lasts {t[-1] + 2 * half:.2f} s)")
-    a, b = int(keep[0]), int(keep[-1]) + 1
-    return {**info, "times": t[a:b] - t[a], "num_frames": b - a, "offset": a}
 
 
 def clip_frames(times: np.ndarray, vfr: bool, num_frames: int, rng: random.Random,
@@ -196,11 +185,17 @@ class VideoFolderDataset(Dataset):
 
     The CSV (:func:`read_video_list`) has a ``path`` column (relative to the CSV's folder or
     absolute), an optional ``caption`` and optional ``start`` / ``end`` columns (seconds from
-    the first frame, as ``vidiff data split`` writes them): a row with a span is read from that
-    time range only, so one file gives several clips. A clip is every ``frame_stride``-th
-    frame, or the frames ``1 / target_fps`` seconds apart by their presentation times
-    (variable-rate phone videos too); its start is drawn from ``(seed, index)`` and its ``fps`` is the real rate.
-    Frames come upright and are resized (shorter side) and centre-cropped to ``size``.
+    the first frame, as ``vidiff data split`` writes them; its ``start_frame`` / ``end_frame``
+    win when present): a row with a span is read from that range only, so one file gives
+    several clips; rows whose ``ok`` is false are left out. With a ``trajectory`` column (the
+    ``.npz`` of ``vidiff data trajectories``) an item also has ``"trajectories"``: float
+    ``(N, F, 2)`` (x, y) pixel positions in the item's ``size x size`` frames at its sampled
+    frames (pixel centres at integers; NaN where not tracked) and ``"trajectory_visible"``: bool
+    ``(N, F)`` (tracked, and inside the crop). Batches: :func:`collate` leaves them out. A clip
+    is every ``frame_stride``-th frame, or the frames ``1 / target_fps`` seconds apart by their
+    presentation times (variable-rate phone videos too); its start is drawn from
+    ``(seed, index)`` and its ``fps`` is the real rate. Frames come upright and are resized
+    (shorter side) and centre-cropped to ``size``.
 
     Unreadable files - empty, truncated, not a video, too short - and CSV rows without a usable
     path raise :class:`VideoReadError` naming the file (and CSV line) when ``on_error="error"``.
@@ -215,29 +210,38 @@ class VideoFolderDataset(Dataset):
         p = Path(path)
         if on_error not in ("error", "skip"):
             raise ValueError("on_error must be 'error' or 'skip'")
-        self.num_frames, self.size, self.stride, self.target_fps = num_frames, size, frame_stride, target_fps
+        self.num_frames, self.size = num_frames, size
+        self.stride, self.target_fps = frame_stride, target_fps
         self.on_error, self.seed = on_error, seed
         self.skipped: list[tuple[str, str]] = []
-        entries: list[tuple] = []  # (where, file, caption, span)
+        entries: list[tuple] = []  # (where, file, caption, span, frames, trajectory file)
         if p.is_dir():
-            entries = [("", f, None, None) for f in sorted(p.rglob("*"))
+            entries = [("", f, None, None, None, None) for f in sorted(p.rglob("*"))
                        if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()]
         elif p.is_file() and p.suffix.lower() in (".csv", ".tsv"):
-            for line, cell, cap, span in read_video_list(p):
-                fp = Path(cell) if cell else None
+            not_ok = 0
+            for line, cell, cap, span, cells in read_video_list(p, ROW_COLUMNS):
+                if not row_ok(cells["ok"]):
+                    not_ok += 1
+                    continue
+                fp, tr = (Path(c) if c else None for c in (cell, cells["trajectory"]))
                 entries.append((f"{p}:{line}: ", fp if fp is None or fp.is_absolute()
-                                else p.parent / fp, cap, span))
+                                else p.parent / fp, cap, span,
+                                frame_span(cells, f"{p}:{line}"),
+                                tr if tr is None or tr.is_absolute() else p.parent / tr))
+            if not_ok:
+                log.info("%s: %d row(s) with ok = false left out", p, not_ok)
         else:
             raise FileNotFoundError(f"{p}: not a folder of videos or a .csv list")
         self.items: list[tuple[Path, str | None, dict]] = []
         probed: dict[Path, dict] = {}  # a file of many clips is probed once
-        for where, fp, cap, span in entries:
+        for where, fp, cap, span, frames, tracks in entries:
             try:
                 if fp is None:
                     raise VideoReadError("empty 'path' cell")
                 if fp not in probed:
                     probed[fp] = probe_video(fp, with_times=True)
-                info = _in_span(probed[fp], span)
+                info = {**in_span(probed[fp], span, frames), "tracks": tracks}
                 self._clip(fp, info, random.Random(0))  # too short for a clip?
                 self.items.append((fp, cap, info))
             except (VideoReadError, OSError) as e:
@@ -288,6 +292,11 @@ class VideoFolderDataset(Dataset):
                 info["times"] = info["times"][:max(decodable, 0)]
                 info["num_frames"], info["counted"] = len(info["times"]), True
         item = {"video": resize_crop(frames_to_tensor(frames), self.size), "fps": fps}
+        if info["tracks"] is not None:
+            tracks, visible = load_tracks(info["tracks"], idx + info["offset"])
+            tracks, visible = crop_tracks(tracks, visible, frames.shape[1:3], self.size)
+            item["trajectories"] = torch.from_numpy(tracks)
+            item["trajectory_visible"] = torch.from_numpy(visible)
         if cap is not None:
             item["caption"] = cap
         return item

@@ -1,6 +1,7 @@
 """Moving Shapes: a synthetic video domain whose ground truth is exact.
 
-Coloured circles, squares and triangles move in straight lines over a black canvas and bounce
+Coloured circles, squares and triangles move in straight lines over a black canvas (or, with
+``background="texture"``, a dim textured one that moves with the camera pan) and bounce
 elastically off the walls. Every clip carries its caption, per-object centroid trajectories,
 dense forward flow and per-object masks, and is a pure function of its seed.
 """
@@ -54,6 +55,12 @@ class MovingShapesConfig:
     #: colour-shape combinations never generated ("red triangle"): an object drawn with one is
     #: given another shape (held out of training, for measuring adherence on unseen combinations)
     held_out_combos: tuple[str, ...] = ()
+    #: "black": the empty canvas; "texture": a fixed smooth random texture, dim (every channel
+    #: in [3, 55], below the evaluation detector's ``dark`` of 80, so it stays background),
+    #: shifted each frame by the accumulated camera pan (it never bounces: it is what a camera
+    #: sees behind the objects). Drawn from its own generator ``[seed, 3]``: the objects, caption
+    #: and trajectories are those of the black clip.
+    background: str = "black"
     extra: dict = field(default_factory=dict)
 
 
@@ -107,7 +114,11 @@ def make_caption(colors: list[str], shapes: list[str], directions: list[str]) ->
 
 
 def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
-    """Render one clip deterministically from ``seed``."""
+    """Render one clip deterministically from ``seed``. Raises ``ValueError`` for an unknown
+    ``cfg.background`` or ``cfg.captions``, or more objects than colours."""
+    if cfg.background not in ("black", "texture"):
+        raise ValueError(f"moving_shapes.background must be 'black' or 'texture', got "
+                         f"{cfg.background!r}")
     rng = np.random.default_rng(seed)
     H = W = cfg.size
     F = cfg.num_frames
@@ -147,6 +158,12 @@ def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
     video = np.zeros((F, H, W, 3), np.uint8)
     masks = np.zeros((n, F, H, W), bool)
     flow = np.zeros((F, 2, H, W), np.float32)
+    if cfg.background == "texture":
+        tex = _texture(np.random.default_rng([seed, 3]), H)
+        for f in range(F):  # the content drifts by the pan: frame f shows T(x - f px, y - f py)
+            video[f] = tex(xx + 0.5 - f * pan[0], yy + 0.5 - f * pan[1])
+            if f + 1 < F:
+                flow[f, 0], flow[f, 1] = pan
     for f in range(F):
         for i in range(n):  # later objects are drawn over earlier ones
             m = _shape_mask(shapes[i], traj[i, f, 0], traj[i, f, 1], sizes[i], yy, xx)
@@ -171,6 +188,22 @@ def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
     return ShapeClip(video=video, caption=caption, trajectories=traj,
                      flow=flow, masks=masks, colors=colors, shapes=shapes, sizes=sizes,
                      velocities=vel0, fps=fps, camera_pan=pan)
+
+
+def _texture(rng: np.random.Generator, size: int):
+    """A smooth random texture as a function of float pixel coordinates ``(x, y)`` (any values):
+    one grey pattern (a sum of 8 plane waves, wavelengths 0.08-0.25 of the canvas ``size``)
+    tinted by a random gain in [0.75, 1] a channel, giving uint8 ``(..., 3)`` with every
+    channel in [3, 55]."""
+    k = 2 * np.pi / (rng.uniform(0.08, 0.25, 8) * size)
+    ang, ph = rng.uniform(0, 2 * np.pi, 8), rng.uniform(0, 2 * np.pi, 8)
+    kx, ky, tint = k * np.cos(ang), k * np.sin(ang), rng.uniform(0.75, 1.0, 3)
+
+    def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        w = np.cos(x[..., None] * kx + y[..., None] * ky + ph).sum(-1) / 8
+        lum = np.clip(30 + 25 * w / 0.5, 5, 55)
+        return (lum[..., None] * tint).round().astype(np.uint8)
+    return at
 
 
 def _reflect(p: float, v: float, lo: float, hi: float) -> tuple[float, float]:

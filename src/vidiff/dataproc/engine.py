@@ -5,6 +5,12 @@ step writes is the same whichever ran it; results come back as rows finish (for 
 A row function takes one row (a dict) and returns the list of rows it becomes (``[]`` drops it,
 several rows split it); it must be picklable: a module-level function or a
 ``functools.partial`` of one.
+
+A local worker process that dies (a segfault in a decoder, the OOM killer) breaks the pool:
+the pool is restarted and the rows that were in flight are retried one at a time, alone in
+the pool; a row whose worker dies again is returned marked ``ok=False``, reason
+``worker_crashed``. So with several workers a row can be started more than once (an innocent
+row in flight beside the culprit is redone), but its result is recorded once.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
 
 from .deps import need
-from .table import native
+from .table import bad_row, native
 
 __all__ = ["ENGINES", "Engine", "default_workers"]
 
@@ -124,18 +131,51 @@ class Engine:
         for key, row in items:
             yield key, _call(fn, row)
 
+    def _restart_pool(self) -> ProcessPoolExecutor:
+        if self._pool is not None:  # a broken pool: reap what is left of it
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context())
+        return self._pool
+
     def _local(self, fn: RowFn, items):
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context())
-        queue, running = list(reversed(items)), {}
+        pool = self._pool or self._restart_pool()
+        queue, running, rows = list(reversed(items)), {}, dict(items)
+        suspects: list[int] = []  # in flight when a worker died: retried one at a time
         try:
-            while queue or running:  # a bounded window of rows in flight
-                while queue and len(running) < 4 * self.workers:
-                    key, row = queue.pop()
-                    running[self._pool.submit(_call, fn, row)] = key
+            while queue or running or suspects:
+                if suspects and not running:
+                    key = suspects.pop()
+                    try:
+                        yield key, pool.submit(_call, fn, rows[key]).result()
+                    except BrokenProcessPool as e:
+                        pool = self._restart_pool()
+                        log.warning("%s: a worker died on it again: marked bad", rows[key].get(
+                            "path", key))
+                        yield key, [bad_row(rows[key], "engine", "worker_crashed",
+                                            f"the worker process died twice on it ({e})")]
+                    continue
+                while queue and not suspects and len(running) < 4 * self.workers:
+                    key, row = queue.pop()  # a bounded window of rows in flight
+                    try:
+                        running[pool.submit(_call, fn, row)] = key
+                    except BrokenProcessPool:  # broke while idle: the row goes back
+                        queue.append((key, row))
+                        if not running:
+                            pool = self._restart_pool()
+                        break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    yield running.pop(fut), fut.result()
+                    key = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        suspects.append(key)
+                        continue
+                    yield key, result
+                if suspects and not running:
+                    log.warning("a worker process died: retrying the %d row(s) in flight one "
+                                "at a time", len(suspects))
+                    pool = self._restart_pool()
         finally:
             for fut in running:
                 fut.cancel()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.video_io import VideoReadError, iter_frames
+from typing import Iterable, Iterator
+
+from ..data.video_io import VideoReadError, _check_file, _decoding, _rgb, _video_stream
 from .deps import cv2
 
-__all__ = ["FLOW_METHODS", "to_gray", "load_gray", "compute_flow", "flow_gap", "pair_starts",
-           "magnitude"]
+__all__ = ["FLOW_METHODS", "to_gray", "decode_frames", "load_gray", "compute_flow", "flow_gap",
+           "pair_starts", "magnitude"]
 
 FLOW_METHODS = ("dis", "farneback")
 _DIS: dict = {}
@@ -35,18 +37,33 @@ def to_gray(frame: np.ndarray, size: int) -> np.ndarray:
     return cv.resize(g, shape, interpolation=cv.INTER_AREA if s < 1 else cv.INTER_LINEAR)
 
 
+def decode_frames(path: str, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(frame number, uint8 (H, W, 3) RGB upright frame)`` for each of ``indices`` (file frame
+    numbers, presentation order), ascending: one pass that stops at the last one and converts
+    only the frames asked for (those before are decoded, as a codec must, but not turned into
+    RGB). Raises :class:`~vidiff.data.video_io.VideoReadError` for a file that does not decode
+    or has fewer frames."""
+    import av
+
+    want = set(int(i) for i in indices)
+    last, n = max(want), 0
+    _check_file(path)
+    with _decoding(path, "decode"), av.open(str(path)) as c:
+        s = _video_stream(c, path)
+        sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio
+        for n, frame in enumerate(c.decode(s), 1):
+            if n - 1 in want:
+                yield n - 1, _rgb(frame, sar)
+            if n > last:
+                return
+    raise VideoReadError(f"{path}: wanted frame {last}, only {n} decode")
+
+
 def load_gray(path: str, indices, size: int) -> dict[int, np.ndarray]:
     """The frames ``indices`` of ``path`` (file frame numbers, presentation order) as grey
-    working-size images, decoding once up to the last one. Raises
+    working-size images (:func:`decode_frames`). Raises
     :class:`~vidiff.data.video_io.VideoReadError` when fewer frames decode."""
-    wanted = set(int(i) for i in indices)
-    out, last, count = {}, max(wanted), 0
-    for count, frame in enumerate(iter_frames(path), 1):
-        if count - 1 in wanted:
-            out[count - 1] = to_gray(frame, size)
-        if count > last:
-            return out
-    raise VideoReadError(f"{path}: wanted frame {last}, only {count} decode")
+    return {i: to_gray(f, size) for i, f in decode_frames(path, indices)}
 
 
 def compute_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarray:

@@ -34,6 +34,13 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _LOADED: dict[str, Callable] = {}
 
 
+def _one_line(e: Exception) -> str:
+    """``Type: message`` on one line (a SyntaxError with its file line)."""
+    where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+    msg = e.msg if isinstance(e, SyntaxError) else str(e)
+    return f"{type(e).__name__}: {' '.join(str(msg).split())}{where}"
+
+
 class HookError(RuntimeError):
     """A user hook failed on one clip (the row is marked, the run goes on)."""
 
@@ -53,7 +60,8 @@ def parse_named(specs: list[str] | None, option: str) -> list[tuple[str, str]]:
 
 def load_callable(spec: str) -> Callable | None:
     """The Python callable ``spec`` names, or ``None`` when ``spec`` is a shell command. Raises
-    ``ValueError`` (one line) when the module, file or function cannot be found."""
+    ``ValueError`` (one line, naming the hook) when the module, file or function cannot be found
+    or the module fails to load (a syntax error, an exception at import)."""
     if spec in _LOADED:
         return _LOADED[spec]
     m = _FILE.match(spec)
@@ -65,15 +73,19 @@ def load_callable(spec: str) -> Callable | None:
         mod_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(mod_spec)
         sys.modules[name] = module
-        mod_spec.loader.exec_module(module)
+        try:
+            mod_spec.loader.exec_module(module)
+        except Exception as e:  # a user file: any error at import is the hook's
+            sys.modules.pop(name, None)
+            raise ValueError(f"hook {spec}: cannot load {path} ({_one_line(e)})") from e
     else:
         m = _MODULE.match(spec)
         if not m:
             return None
         try:
             module = importlib.import_module(m["mod"])
-        except ImportError as e:
-            raise ValueError(f"hook {spec}: cannot import {m['mod']} ({e})") from e
+        except Exception as e:  # ImportError, or the module's own error at import
+            raise ValueError(f"hook {spec}: cannot import {m['mod']} ({_one_line(e)})") from e
     fn = getattr(module, m["fn"], None)
     if not callable(fn):
         raise ValueError(f"hook {spec}: {m['fn']} is not a function of {module.__name__}")

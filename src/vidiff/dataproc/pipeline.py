@@ -20,10 +20,10 @@ from .runner import run_step
 from .scan import SCAN_COLUMNS, list_videos, scan_file
 from .score import SCORE_COLUMNS, score_row
 from .split import SPLIT_COLUMNS, split_row
-from .table import check_table_out, read_table, to_records, write_table
+from .table import check_table_out, is_ok, read_table, to_records, write_table
 from .trajectories import TRAJECTORY_COLUMNS, trajectories_row
 
-__all__ = ["scan_step", "split_step", "score_step", "filter_step", "caption_step",
+__all__ = ["check_dir", "scan_step", "split_step", "score_step", "filter_step", "caption_step",
            "trajectories_step", "run_pipeline", "check_hooks"]
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,19 @@ def check_hooks(specs) -> None:
     instead of every row; shell commands are checked when they run."""
     for spec in specs:
         load_callable(spec)
+
+
+def check_dir(path, flag: str) -> str:
+    """``path`` as an absolute folder that exists (made here) and is writable, else a one-line
+    ``ValueError`` naming ``flag`` - checked before any row is processed."""
+    p = Path(path).expanduser()
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot make the folder ({e.strerror or e})") from e
+    if not os.access(p, os.W_OK):
+        raise ValueError(f"{flag} {path}: cannot write in it (permission denied)")
+    return os.path.abspath(p)
 
 
 def _table_step(name: str, fn, columns, inp, out, engine: Engine, options: dict):
@@ -67,7 +80,8 @@ def split_step(inp, out, engine: Engine, min_duration: float = 1.0,
                          f"{max_duration}")
     return _table_step("split", split_row, SPLIT_COLUMNS, inp, out, engine, dict(
         min_duration=min_duration, max_duration=max_duration, threshold=threshold,
-        min_scene_len=min_scene_len, cut_dir=str(cut_dir) if cut_dir else None))
+        min_scene_len=min_scene_len, cut_dir=check_dir(cut_dir, "--cut-dir") if cut_dir
+        else None))
 
 
 def score_step(inp, out, engine: Engine, method: str = "dis", flow_size: int = 128,
@@ -85,7 +99,7 @@ def filter_step(inp, out, **options):
     """``filter`` (no per-row work, no engine): see :func:`.filter.filter_table`."""
     check_table_out(out)
     df = read_table(inp)
-    kept = filter_table(df, source=str(inp), **options)
+    kept = filter_table(df, source=str(inp), base=str(Path(inp).resolve().parent), **options)
     write_table(kept, out)
     log.info("filter: %d of %d rows kept -> %s", len(kept), len(df), out)
     return kept
@@ -103,9 +117,10 @@ def caption_step(inp, out, engine: Engine, captioner: str = "shapes", overwrite:
 def trajectories_step(inp, out, engine: Engine, out_dir: str | None = None, **options):
     """``trajectories``: point tracks, one ``.npz`` a clip in ``out_dir`` (default: a folder
     ``<out stem>_tracks`` next to ``out``); see :func:`.trajectories.trajectories_row`."""
-    out_dir = os.path.abspath(out_dir or Path(out).with_name(Path(out).stem + "_tracks"))
+    out_dir = check_dir(out_dir or Path(out).with_name(Path(out).stem + "_tracks"),
+                        "--tracks-dir")
     return _table_step("trajectories", trajectories_row, TRAJECTORY_COLUMNS, inp, out, engine,
-                       dict(out_dir=out_dir, **options))
+                       dict(out_dir=out_dir, base=str(Path(inp).resolve().parent), **options))
 
 
 def run_pipeline(folder, out_dir, engine: Engine, *, split: dict | None = None,
@@ -122,7 +137,11 @@ def run_pipeline(folder, out_dir, engine: Engine, *, split: dict | None = None,
     d.mkdir(parents=True, exist_ok=True)
     paths = {"scan": d / "scan.csv", "split": d / "clips.csv", "score": d / "scored.csv",
              "filter": d / "filtered.csv"}
-    scan_step(folder, paths["scan"], engine)
+    scanned = scan_step(folder, paths["scan"], engine)
+    if "ok" in scanned.columns and not any(is_ok({"ok": v}) for v in scanned["ok"]):
+        reasons = ", ".join(sorted(set(map(str, scanned.get("reason", ["?"])))))
+        log.warning("run: none of the %d file(s) in %s is usable (%s): the tables will be "
+                    "empty; see %s", len(scanned), folder, reasons, paths["scan"])
     split_step(paths["scan"], paths["split"], engine, **(split or {}))
     score_step(paths["split"], paths["score"], engine, **(score or {}))
     last = filter_step(paths["score"], paths["filter"], **(filters or {}))

@@ -1,6 +1,9 @@
 """Running one step over a table: rows not yet done go to the engine, each finished row is
 journaled at once, and the output table is written (atomically) when all are done. A killed run
-resumes where it stopped: the rows it finished are not processed again."""
+resumes where it stopped: the rows it finished are not processed again. A row that a user hook
+failed on, or whose worker process died (reasons in :data:`RETRIED`), is written to the table
+but not journaled: a rerun tries it again (a model that was missing, a crash from memory).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ from typing import Callable, Sequence
 from .engine import Engine
 from .table import Journal, check_table_out, fingerprint, from_records, is_ok, write_table
 
-__all__ = ["run_step"]
+__all__ = ["RETRIED", "run_step"]
+
+#: reasons a step gives a row it may well finish on a rerun
+RETRIED = frozenset({"scorer_failed", "caption_failed", "worker_crashed"})
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,9 @@ def run_step(name: str, fn: Callable[[dict], list], rows: list[dict], out: str |
     journal.open()
     try:
         for key, result in engine.map(fn, pending, desc=name, total=len(rows)):
-            journal.add(key, result)
+            if not (is_ok(rows[key]) and any(not is_ok(r) and r.get("reason") in RETRIED
+                                             for r in result)):
+                journal.add(key, result)
             done[key] = result
     finally:
         journal.close()

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.video_io import VideoReadError, iter_frames, probe_video, write_video
+from ..data.video_io import VideoReadError, probe_video, write_video
 from .deps import need
+from .flow import decode_frames
 from .table import bad_row, clip_range, is_ok
 
 __all__ = ["SPLIT_COLUMNS", "detect_cuts", "scene_clips", "split_row"]
@@ -78,17 +79,20 @@ def scene_clips(bounds: list[int], times: np.ndarray, end_time: float, min_durat
 
 
 def _cut_file(path: str, a: int, e: int, fps: float, cut_dir: str) -> str:
+    """Frames ``[a, e)`` of ``path`` written (H.264) to ``cut_dir``, decoding only up to frame
+    ``e`` (:func:`.flow.decode_frames`); its path. A file an earlier, killed run finished is
+    kept. Raises :class:`VideoReadError` / ``OSError``."""
     tag = hashlib.sha1(path.encode()).hexdigest()[:8]
     out = Path(cut_dir) / f"{Path(path).stem}_{tag}_{a:06d}_{e:06d}.mp4"
-    if not out.is_file():  # written by an earlier, killed run
-        frames = [f for i, f in enumerate(iter_frames(path)) if a <= i < e]
-        tmp = out.with_name(f".{out.name}.tmp.mp4")
+    if not out.is_file():
+        frames = [f for _, f in decode_frames(path, range(a, e))]
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.mp4")  # rows may repeat a clip
         write_video(tmp, np.stack(frames), fps=fps)
         os.replace(tmp, out)
     return str(out)
 
 
-def split_row(row: dict, *, min_duration: float = 2.0, max_duration: float | None = 10.0,
+def split_row(row: dict, *, min_duration: float = 1.0, max_duration: float | None = 10.0,
               threshold: float = 3.0, min_scene_len: int = 15,
               cut_dir: str | None = None) -> list[dict]:
     """The row function of ``split``: the clips of a row's span (the whole file after
@@ -109,14 +113,18 @@ def split_row(row: dict, *, min_duration: float = 2.0, max_duration: float | Non
     except (VideoReadError, ValueError) as e:
         return [bad_row(row, "split", "unsplittable", str(e))]
     out = []
-    for scene, a, e in scene_clips([first, *cuts, last], times, end_time, min_duration,
-                                   max_duration):
-        start = float(times[a])
-        end = float(times[e]) if e < n else end_time
-        clip = {**row, "start": start, "end": end, "start_frame": a, "end_frame": e,
-                "duration": end - start, "num_frames": e - a, "scene": scene, "source": path}
-        if cut_dir:
-            clip.update(path=_cut_file(path, a, e, info["fps"], cut_dir), start=0.0,
-                        end=end - start, start_frame=0, end_frame=e - a)
-        out.append(clip)
+    try:
+        for scene, a, e in scene_clips([first, *cuts, last], times, end_time, min_duration,
+                                       max_duration):
+            start = float(times[a])
+            end = float(times[e]) if e < n else end_time
+            clip = {**row, "start": start, "end": end, "start_frame": a, "end_frame": e,
+                    "duration": end - start, "num_frames": e - a, "scene": scene,
+                    "source": path}
+            if cut_dir:
+                clip.update(path=_cut_file(path, a, e, info["fps"], cut_dir), start=0.0,
+                            end=end - start, start_frame=0, end_frame=e - a)
+            out.append(clip)
+    except (VideoReadError, ValueError, OSError) as e:
+        return [bad_row(row, "split", "uncuttable" if cut_dir else "unsplittable", str(e))]
     return out

@@ -165,11 +165,19 @@ def _nan(x) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
-def clip_key(row: dict) -> str:
-    """A clip's identity: its file and frame span (independent of row order and engine)."""
+def clip_key(row: dict, base: str | None = None) -> str:
+    """A clip's identity: its file and frame span (independent of row order and engine). With
+    ``base`` (the table's folder) a file inside it is named by its path relative to it, in
+    ``/`` form, so the identity - and the draws keyed on it - survive moving the folder of
+    table and videos together; other files by their absolute path."""
     s, e = (row.get("start_frame"), row.get("end_frame"))
     span = "" if s is None or e is None or _nan(s) or _nan(e) else f"|{int(s)}|{int(e)}"
-    return f"{row['path']}{span}"
+    path = str(row["path"])
+    if base:
+        rel = os.path.relpath(path, base)
+        if not rel.startswith(os.pardir) and not os.path.isabs(rel):
+            path = Path(rel).as_posix()
+    return f"{path}{span}"
 
 
 def row_uniform(seed: int, key: str, salt: str = "") -> float:
@@ -189,7 +197,8 @@ class Journal:
     """A step's progress next to its output, ``.<out name>.journal``: a header line with the
     fingerprint of the step's inputs and options, then one JSON line per finished input row,
     ``{"key": i, "rows": [...]}``, flushed as it finishes. A rerun with the same fingerprint
-    skips the rows found there (a line cut short by a kill is dropped); another fingerprint
+    skips the rows found there (a line cut short by a kill - one without its ``\n`` too - is
+    dropped, its row redone); another fingerprint
     starts over. It stays after the step (a rerun is then instant); delete it to recompute."""
 
     def __init__(self, out: str | os.PathLike, fp: str):
@@ -209,12 +218,14 @@ class Journal:
             head = json.loads(lines[0])
         except ValueError:
             head = {}
+        if len(lines) < 2:  # the header itself was cut short
+            return {}
         if head.get("fingerprint") != self.fp:
             log.warning("%s: the input or the options changed since the last run: starting over",
                         self.out)
             return {}
         self._resume, good = True, len(lines[0]) + 1
-        for line in lines[1:]:
+        for line in lines[1:-1]:  # lines[-1]: what follows the last "\n" - cut short or empty
             try:
                 entry = json.loads(line)
                 done[int(entry["key"])] = entry["rows"]

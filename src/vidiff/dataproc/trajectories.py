@@ -1,13 +1,14 @@
 """``trajectories``: sparse point tracks from real clips, for training a trajectory adapter as
 Tora's stage 2 does (§3.3, "Data Processing and Training Strategy": 1 to N object trajectories
 picked by their optical flow): dense optical flow between consecutive frames; candidate points
-on a strided grid of the first frame; ``num_points`` of them drawn without replacement with
-probability proportional to the flow magnitude at the point (averaged over the clip, so points
-that move are preferred and still ones are never drawn), among the points on an edge (where
-flow is measured, not filled in) whose first step passes the forward-backward check; each
-tracked by chaining the flow, ``p[t+1] = p[t] + flow_t(p[t])`` (bilinear), and stopped where
-forward and backward flow disagree (Sundaram et al. 2010). Tora Gaussian-filters the tracks into its
-displacement maps at training time; the raw points are stored.
+on a strided grid of the first frame, those on an edge (where flow is measured, not filled in)
+whose first step passes the forward-backward check; each tracked by chaining the flow,
+``p[t+1] = p[t] + flow_t(p[t])`` (bilinear), and stopped where forward and backward flow
+disagree (Sundaram et al. 2010); then ``num_points`` of the tracks drawn without replacement
+with probability proportional to the track's own motion (its mean step, pixels a frame, while
+tracked: points that move are preferred, those slower than ``min_motion`` never drawn). Tora
+Gaussian-filters the tracks into its displacement maps at training time; the raw points are
+stored.
 
 One ``.npz`` a clip in ``out_dir`` (the row's ``trajectory`` cell), holding
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..data.video_io import VideoReadError
 from .deps import cv2
-from .flow import compute_flow, load_gray, magnitude
+from .flow import compute_flow, load_gray
 from .table import bad_row, clip_key, clip_range, is_ok, row_uniform
 
 __all__ = ["TRAJECTORY_COLUMNS", "track_points", "extract_tracks", "trajectories_row"]
@@ -75,14 +76,14 @@ def track_points(points: np.ndarray, flows: list[np.ndarray],
 
 
 def extract_tracks(path: str, start: int, end: int, *, src_size: tuple[int, int],
-                   num_points: int = 8, grid: int = 16, flow_size: int = 128,
+                   num_points: int = 8, grid: int = 8, flow_size: int = 128,
                    method: str = "dis", stride: int = 1, max_frames: int | None = None,
                    min_motion: float = 0.25, rng: np.random.Generator | None = None) -> dict:
     """Tracks of frames ``start, start + stride, ... < end`` (at most ``max_frames``) of
     ``path``, whose upright frames are ``src_size = (width, height)``: a dict with ``tracks``,
     ``visible``, ``frames`` (see the module docs). ``grid``: candidate spacing in working pixels
-    (short side ``flow_size``); ``min_motion``: the mean flow (working pixels a step) a
-    candidate needs. Raises :class:`~vidiff.data.video_io.VideoReadError`, or ``ValueError``
+    (short side ``flow_size``); ``min_motion``: the mean step (working pixels) a track
+    needs. Raises :class:`~vidiff.data.video_io.VideoReadError`, or ``ValueError``
     for a clip of fewer than two frames."""
     idx = list(range(start, end, stride))[:max_frames or None]
     if len(idx) < 2:
@@ -93,17 +94,21 @@ def extract_tracks(path: str, start: int, end: int, *, src_size: tuple[int, int]
     h, w = flows[0].shape[:2]
     ys, xs = np.mgrid[grid // 2:h:grid, grid // 2:w:grid]
     ys, xs = ys.ravel(), xs.ravel()
-    motion = np.mean([magnitude(f)[ys, xs] for f in flows], axis=0)
     cv, g0 = cv2(), gray[idx[0]]
     edge = np.hypot(cv.Sobel(g0, cv.CV_32F, 1, 0), cv.Sobel(g0, cv.CV_32F, 0, 1))[ys, xs]
     grid_pts = np.stack([xs, ys], 1).astype(np.float32)
     _, consistent = track_points(grid_pts, flows[:1], back[:1])  # trackable from the start
-    cand = np.flatnonzero((motion >= min_motion) & (edge >= 20) & consistent[:, 1])
-    k = min(num_points, len(cand))
+    cand = np.flatnonzero((edge >= 20) & consistent[:, 1])
+    tracks, visible = track_points(grid_pts[cand], flows, back)
+    # a track's weight: its own mean step while tracked, not the flow at its first position
+    steps = np.hypot(*np.diff(tracks, axis=1).transpose(2, 0, 1)) * visible[:, 1:]
+    motion = steps.sum(1) / np.maximum(visible[:, 1:].sum(1), 1)
+    movers = np.flatnonzero(motion >= max(min_motion, 1e-6))
+    k = min(num_points, len(movers))
     rng = rng or np.random.default_rng(0)
-    pick = (rng.choice(cand, k, replace=False, p=motion[cand] / motion[cand].sum())
+    pick = (rng.choice(movers, k, replace=False, p=motion[movers] / motion[movers].sum())
             if k else np.zeros(0, int))
-    tracks, visible = track_points(grid_pts[pick], flows, back)
+    tracks, visible = tracks[pick], visible[pick]
     sx, sy = src_size[0] / w, src_size[1] / h  # working -> source pixels (centres aligned)
     tracks = (tracks + 0.5) * np.array([sx, sy], np.float32) - 0.5
     return {"tracks": tracks.astype(np.float32), "visible": visible,
@@ -115,13 +120,14 @@ def _out_file(out_dir: str, path: str, start: int, end: int) -> Path:
     return Path(out_dir) / f"{Path(path).stem}_{tag}_{start:06d}_{end:06d}.npz"
 
 
-def trajectories_row(row: dict, *, out_dir: str, num_points: int = 8, grid: int = 16,
+def trajectories_row(row: dict, *, out_dir: str, num_points: int = 8, grid: int = 8,
                      flow_size: int = 128, method: str = "dis", stride: int = 1,
                      max_frames: int | None = None, min_motion: float = 0.25,
-                     seed: int = 0) -> list[dict]:
+                     seed: int = 0, base: str | None = None) -> list[dict]:
     """The row function of ``trajectories``: writes the clip's ``.npz`` to ``out_dir`` and adds
     ``trajectory`` (its path) and ``num_tracks``. The points drawn are a pure function of
-    ``seed`` and the clip. Rows not ``ok`` pass through; failures mark the row."""
+    ``seed`` and the clip (:func:`.table.clip_key` with ``base``, the table's folder). Rows not
+    ``ok`` pass through; failures mark the row."""
     if not is_ok(row):
         return [row]
     try:
@@ -129,7 +135,8 @@ def trajectories_row(row: dict, *, out_dir: str, num_points: int = 8, grid: int 
         w, h = int(row.get("width") or 0), int(row.get("height") or 0)
         if w < 1 or h < 1:
             raise ValueError("no 'width'/'height' (run `vidiff data scan` first)")
-        rng = np.random.default_rng(int(row_uniform(seed, clip_key(row), "tracks") * 2 ** 53))
+        rng = np.random.default_rng(int(row_uniform(seed, clip_key(row, base), "tracks")
+                                        * 2 ** 53))
         t = extract_tracks(row["path"], start, end, src_size=(w, h), num_points=num_points,
                            grid=grid, flow_size=flow_size, method=method, stride=stride,
                            max_frames=max_frames, min_motion=min_motion, rng=rng)
@@ -137,7 +144,7 @@ def trajectories_row(row: dict, *, out_dir: str, num_points: int = 8, grid: int 
         return [bad_row(row, "trajectories", "untrackable", str(e))]
     out = _out_file(out_dir, row["path"], start, end)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.npz")
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")  # rows may repeat a clip
     fps = row.get("fps")
     np.savez(tmp, **t, fps=np.float64(fps / stride if fps and fps == fps else 0.0))
     os.replace(tmp, out)
