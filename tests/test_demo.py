@@ -38,3 +38,23 @@ def test_demo_writes_outputs_and_holds_its_quality(tmp_path, capsys):
     assert m["autoguidance_scale"] == 2.0 and m["autoguidance_interval"] == [0.85, 1.0]
     assert m["validity"] >= 0.80, m
     assert m["motion_smoothness"] <= 2.0 * m["real_motion_smoothness"], m
+    # then text-to-video from t2v_tiny: one labelled row a prompt, adherence measured
+    t2v = m["text_to_video"]
+    from vidiff.cli.demo import DEMO_PROMPTS
+    assert t2v["prompts"] == list(DEMO_PROMPTS)
+    for name in ("t2v.mp4", "t2v_sheet.png"):
+        assert (tmp_path / name).is_file()
+    labels = (tmp_path / "t2v_clips" / "labels.txt").read_text(encoding="utf-8").splitlines()
+    assert labels == list(DEMO_PROMPTS)
+    assert t2v["adherence"]["color"] >= 0.5, t2v  # measured: see docs/experiments/t2v_tiny.md
+
+
+def test_shipped_text_to_video_checkpoint():
+    from vidiff.cli.demo import T2V_CHECKPOINT
+    from vidiff.pipelines import VideoDiffusionPipeline
+
+    pipe = VideoDiffusionPipeline.from_pretrained(T2V_CHECKPOINT())
+    assert pipe.sample_shape(1, None) == (1, 3, 8, 32, 32)
+    assert {"context", "fps"} <= pipe.model.accepted_conditions
+    assert pipe.experiment.text_encoder["type"] == "minilm"
+    assert pipe.experiment.sample.guidance_scale == 3.0
