@@ -4,7 +4,8 @@ import pytest
 from vidiff.data import MovingShapesConfig, MovingShapesDataset, generate_clip
 from vidiff.evaluation import detect_frame, evaluate_videos, motion_smoothness, trajectory_error
 from vidiff.evaluation.detector import detect_video
-from vidiff.evaluation.metrics import caption_adherence, frame_failure, parse_caption, psnr, ssim
+from vidiff.data.captions import parse_objects
+from vidiff.evaluation.metrics import caption_adherence, frame_failure, psnr, ssim
 
 CFG = MovingShapesConfig(size=64, num_frames=16, max_objects=3)
 
@@ -22,7 +23,7 @@ def test_ground_truth_is_consistent():
         assert clip.video.shape == (16, 64, 64, 3) and clip.video.dtype == np.uint8
         assert clip.trajectories.shape == (n, 16, 2) and clip.masks.shape == (n, 16, 64, 64)
         assert clip.flow.shape == (16, 2, 64, 64)
-        assert len(parse_caption(clip.caption)) == n
+        assert len(parse_objects(clip.caption)) == n
         assert len(set(clip.colors)) == n  # one colour per object
         # inside the canvas, speed 1-4 px/frame away from bounces
         assert (clip.trajectories >= 0).all() and (clip.trajectories <= 64).all()

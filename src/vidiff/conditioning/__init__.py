@@ -6,9 +6,10 @@ pipelines and the diffusion task loop over the registry, so a new condition is a
 never a new branch in shared code.
 """
 
-from .base import ConditionEncoder, condition_encoders, encoder_arguments, model_conditions
+from .base import (ConditionEncoder, condition_encoders, encoder_arguments, encoder_value,
+                   model_conditions)
 from .labels import ClassLabelEncoder, FpsEncoder
 from .text import TextConditionEncoder
 
-__all__ = ["ConditionEncoder", "model_conditions", "condition_encoders", "encoder_arguments",
+__all__ = ["ConditionEncoder", "model_conditions", "condition_encoders", "encoder_arguments", "encoder_value",
            "ClassLabelEncoder", "FpsEncoder", "TextConditionEncoder"]

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConditionEncoder", "model_conditions", "condition_encoders", "encoder_arguments"]
+__all__ = ["ConditionEncoder", "model_conditions", "condition_encoders", "encoder_arguments",
+           "encoder_value"]
 
 
 def model_conditions(model: nn.Module) -> frozenset[str]:
@@ -34,6 +35,13 @@ class ConditionEncoder:
     arguments: tuple[str, ...] | None = None
 
     @classmethod
+    def videos_given(cls, value: Any) -> int | None:
+        """How many videos ``value`` asks for when it gives one condition a video (a list of
+        prompts), else ``None``; a pipeline called with the default ``num_videos=1`` makes that
+        many."""
+        return None
+
+    @classmethod
     def build(cls, experiment: Any, device: torch.device) -> "ConditionEncoder":
         """The encoder for a run or checkpoint of ``experiment`` (its recipe), e.g. loading the
         text encoder it names."""
@@ -52,6 +60,13 @@ class ConditionEncoder:
 def encoder_arguments(name: str, cls: type[ConditionEncoder]) -> tuple[str, ...]:
     """The pipeline arguments the :data:`~vidiff.registry.ENCODERS` entry ``name`` reads."""
     return cls.arguments or (name,)
+
+
+def encoder_value(name: str, cls: type[ConditionEncoder], values: dict[str, Any]) -> Any:
+    """What the entry ``name`` gets of a pipeline's condition arguments ``values``: the one it
+    reads, or a dict of its :attr:`~ConditionEncoder.arguments`."""
+    args = encoder_arguments(name, cls)
+    return values.get(name) if args == (name,) else {a: values.get(a) for a in args}
 
 
 def condition_encoders(model: nn.Module, experiment: Any, device: torch.device

@@ -73,6 +73,11 @@ class TextConditionEncoder(ConditionEncoder):
                              f"{self.text_encoder.dim}-wide tokens")
         return self.text_encoder.encode(prompts).tokens.to(device)
 
+    @classmethod
+    def videos_given(cls, value: Any) -> int | None:
+        prompt = (value or {}).get("prompt")
+        return len(prompt) if isinstance(prompt, (list, tuple)) and prompt else None
+
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
                      device: torch.device, generator: torch.Generator | None,
                      guidance_scale: float, defaults: Any) -> tuple[Tensor, Tensor] | None:

@@ -11,41 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.captions import HELD_OUT_COMBOS, parse_objects
-from ..data.moving_shapes import direction_word
-from .detector import Detection, detect_video
-from .metrics import tracks_by_color
+from .detector import detect_video
+from .metrics import object_adherence, tracks_by_color
 
-__all__ = ["object_adherence", "prompt_adherence", "mean_speed"]
-
-_WORDS = ["right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right"]
-
-
-def object_adherence(dets: list[list[Detection]], color: str, shape: str,
-                     direction: str | None) -> dict[str, float | None]:
-    """Whether one requested object is in a clip's detections (per frame, ``detect_video``).
-
-    ``color``: 1 when an object of that colour is seen in at least half of the frames;
-    ``shape``: 1 when, in addition, its majority shape class is ``shape``; ``direction``
-    (``None`` when not asked): 1 for the 8-way heading of its first step (as captions are
-    worded), 0.5 for a neighbouring heading, else 0, scored only when colour and shape match.
-    Real clips score about 0.88 on direction: centroids of small, slow objects are noisy."""
-    track = [d for d in tracks_by_color(dets).get(color, []) if d is not None]
-    seen = len(track) >= max(1, len(dets) / 2)
-    shapes = [d.shape for d in track]
-    right = seen and max(set(shapes), key=shapes.count) == shape
-    out: dict[str, float | None] = {"color": float(seen), "shape": float(right),
-                                    "direction": None}
-    if direction is not None:
-        score = 0.0
-        if right and len(track) >= 2:
-            v = np.array(track[1].centroid) - np.array(track[0].centroid)
-            diff = abs(_WORDS.index(direction_word(float(v[0]), float(v[1])))
-                       - _WORDS.index(direction)) % 8
-            diff = min(diff, 8 - diff)
-            score = 1.0 if diff == 0 else (0.5 if diff == 1 else 0.0)
-        out["direction"] = score
-    return out
-
+__all__ = ["prompt_adherence", "mean_speed"]
 
 def mean_speed(videos: list[np.ndarray], min_area: int = 3) -> float | None:
     """Mean centroid displacement (px per frame) of the objects tracked by colour in uint8

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..conditioning import condition_encoders, encoder_arguments, model_conditions
+from ..conditioning import (condition_encoders, encoder_arguments, encoder_value,
+                            model_conditions)
 from ..conditioning.labels import random_class_labels
 from ..config import DiffusionConfig, ExperimentConfig
 from ..diffusion import (AutoGuidance, ClassifierFreeGuidance, FrameConditioning,
@@ -229,7 +230,7 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                     raise ValueError(f"this model takes no {given[0]} (it accepts "
                                      f"{sorted(accepted)})")
                 continue
-            value = values.get(name) if args == (name,) else {a: values.get(a) for a in args}
+            value = encoder_value(name, enc_cls, values)
             pair = encoders[name].for_sampling(self.model, value, n, device=self.device,
                                                generator=generator,
                                                guidance_scale=guidance_scale,
@@ -314,8 +315,10 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                              "checkpoint, or pipe.guide_model)")
         names = {a for n, e in ENCODERS.items() for a in encoder_arguments(n, e)}
         values = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-        if isinstance(values.get("prompt"), (list, tuple)) and num_videos == 1:
-            num_videos = len(values["prompt"])  # one video a prompt, as diffusers
+        if num_videos == 1:  # a condition given per video sets the batch (a list of prompts)
+            asked = [n for name, e in ENCODERS.items()
+                     if (n := e.videos_given(encoder_value(name, e, values))) is not None]
+            num_videos = asked[0] if asked else num_videos
         check_sampler_options(sampler, kwargs)  # what is left must be sampler options
         shape = self.sample_shape(num_videos, num_frames)
         ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
