@@ -1,5 +1,5 @@
-"""The ``vidiff`` command line: train, sample, eval, long, autoencode, encode-latents, export,
-demo; one module a command, listed in :data:`COMMANDS`.
+"""The ``vidiff`` command line: train, sample, i2v, eval, long, autoencode, motion-swap,
+encode-latents, export, demo, data; one module a command, listed in :data:`COMMANDS`.
 
 Errors a user can cause (bad arguments, config keys, missing or unreadable files) print one line
 ``vidiff: error: ...`` and exit with status 2; ``--debug`` shows the traceback instead.
@@ -18,7 +18,9 @@ from .demo import DEMO_CHECKPOINT, Demo
 from .encode_latents import EncodeLatents
 from .evaluate import Evaluate
 from .export import Export
+from .i2v import ImageToVideo
 from .long import Long
+from .motion_swap import MotionSwap
 from .sample import Sample
 from .train import Train
 from ..version import __version__
@@ -26,8 +28,8 @@ from ..version import __version__
 __all__ = ["main", "build_parser", "COMMANDS", "CLIError", "Command", "DEMO_CHECKPOINT"]
 
 #: the subcommands, in the order ``vidiff --help`` lists them
-COMMANDS: list[type[Command]] = [Train, Sample, Evaluate, Long, Autoencode, EncodeLatents,
-                                 Export, Demo, Data]
+COMMANDS: list[type[Command]] = [Train, Sample, ImageToVideo, Evaluate, Long, Autoencode,
+                                 MotionSwap, EncodeLatents, Export, Demo, Data]
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -16,13 +16,13 @@ class Autoencode(Command):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("input")
-        p.add_argument("--checkpoint", required=True, help="a VideoAutoencoder checkpoint")
+        p.add_argument("--checkpoint", required=True, help="a video autoencoder (VideoAutoencoder, MCDVAE) or a latent checkpoint holding one")
         p.add_argument("--out", default="recon.mp4")
         p.add_argument("--size", type=positive("--size"),
                        help="resize (shorter side) and centre-crop first")
         p.add_argument("--max-frames", type=positive("--max-frames"))
         p.add_argument("--chunk", type=positive("--chunk"), default=4,
-                       help="latent frames a window")
+                       help="latent frames (MCD-VAE: clip windows) a coding call")
         add_options(p, "--fps")
 
     def run(self, a: argparse.Namespace) -> int:
@@ -46,7 +46,8 @@ class Autoencode(Command):
         F_, H, W = x.shape[1:]
         F_, H, W = F_ - F_ % ft, H - H % fs, W - W % fs
         if F_ == 0:
-            raise CLIError(f"{a.input}: fewer than f_t={ft} frames")
+            what = "the clip length" if hasattr(ae, "reconstruct_chunked") else "f_t"
+            raise CLIError(f"{a.input}: fewer than {what}={ft} frames")
         if H == 0 or W == 0:
             raise CLIError(f"{a.input}: {x.shape[2]}x{x.shape[3]} pixels is smaller than the "
                            f"autoencoder's spatial factor f_s={fs} (see --size)")
@@ -56,6 +57,10 @@ class Autoencode(Command):
         with torch.no_grad():
             try:
                 z = ae.encode_chunked(x, chunk=a.chunk)
+                # a decoder that needs more than the latent (LaMD's: each window's first frame)
+                parts = (ae.reconstruct_chunked(x, chunk=a.chunk, z=z)
+                         if hasattr(ae, "reconstruct_chunked")
+                         else ae.decode_chunked(z, chunk=a.chunk))
             except (MemoryError, RuntimeError) as e:
                 if not is_out_of_memory(e):
                     raise
@@ -63,7 +68,7 @@ class Autoencode(Command):
                                   "or --chunk to encode less at a time") from e
             outs = []
             with VideoWriter(a.out, a.fps) as w:
-                for part in ae.decode_chunked(z, chunk=a.chunk):
+                for part in parts:
                     fr = to_uint8(part[0])
                     w.write(fr)
                     outs.append(fr)

@@ -76,9 +76,11 @@ def _reference(a: argparse.Namespace):
 
 def _checkpoint_samples(a: argparse.Namespace):
     """``--num-videos`` clips sampled from a Moving Shapes checkpoint, in batches."""
+    import numpy as np
     import torch
 
     from ..evaluation import expected_counts, moving_shapes_config, reference_clips
+    from ..evaluation.i2v import evaluate_i2v
 
     from ..conditioning import model_conditions
     from ..data.captions import prompt_set
@@ -89,7 +91,10 @@ def _checkpoint_samples(a: argparse.Namespace):
         raise CLIError(f"{a.target} was not trained on Moving Shapes; `vidiff eval` measures "
                        "Moving Shapes clips (sample it and evaluate the folder instead)")
     cfg = moving_shapes_config(pipe.experiment)
-    text = "context" in model_conditions(pipe.model)
+    # image-to-video (LaMD): started from the reference clips' first frames, without a prompt
+    images = ([v[0] for v in reference_clips(cfg, a.num_videos)]
+              if "content" in model_conditions(pipe.model) else None)
+    text = "context" in model_conditions(pipe.model) and images is None
     motion = text and text_with_motion(pipe.experiment)
     prompts = prompt_set(a.num_videos, a.seed, motion=motion) if text else None
     g = torch.Generator().manual_seed(a.seed)
@@ -100,6 +105,8 @@ def _checkpoint_samples(a: argparse.Namespace):
         lab = random_labels(pipe, n, g)
         labels += [] if lab is None else lab.tolist()
         cond = {"prompt": prompts[start:start + n]} if text else {}
+        if images is not None:
+            cond = {"image": np.stack(images[start:start + n])}
         vids += list(pipe(num_videos=n, class_labels=lab, generator=g, progress=False,
                           **cond, **sampling_kwargs(a)))
     report = {"source": str(a.target), "kind": "checkpoint",
@@ -108,6 +115,8 @@ def _checkpoint_samples(a: argparse.Namespace):
     if text:  # prompt adherence (direction only where the model saw text with motion)
         report["prompt_adherence"] = prompt_adherence(vids, prompts, motion=motion)
         report["prompts"] = prompts
+    if images is not None:  # the generated first frame, identity kept, ...
+        report["image_to_video"] = evaluate_i2v(vids, images, cfg)
     report["mean_speed"] = mean_speed(vids)
     report["real_mean_speed"] = mean_speed(reference_clips(cfg, 64))
     return report, vids, cfg, expected_counts(pipe.experiment, labels)

@@ -7,13 +7,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..registry import DATASETS
 from .datasets import frames_to_tensor, read_video_list, resize_crop
 from .video_io import VideoReadError
 
-__all__ = ["ImageFolderDataset", "IMAGE_SUFFIXES"]
+__all__ = ["ImageFolderDataset", "IMAGE_SUFFIXES", "load_image"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,27 @@ class ImageFolderDataset(Dataset):
                 self.skipped.append((str(f), str(e)))
                 log.warning("skipping unreadable image: %s", f)
         raise VideoReadError("no readable image left in the dataset")
+
+
+def load_image(path: str | Path, size: int) -> tuple[Tensor, tuple[int, int]]:
+    """Read an image file (PNG, JPEG, ...) as ``(3, size, size)`` in ``[-1, 1]``: resized so its
+    shorter side is ``size`` and centre-cropped; also returns its original ``(H, W)``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        VideoReadError: the file is not an image PIL can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such image file")
+    try:
+        with Image.open(p) as im:
+            a = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise VideoReadError(f"{p}: not an image (PNG, JPEG, ...): {e}") from e
+    return resize_crop(frames_to_tensor(a[None]), size)[:, 0], a.shape[:2]
 
 
 @DATASETS.register("image_folder")

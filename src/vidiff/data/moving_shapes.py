@@ -17,7 +17,7 @@ from ..ranges import ranged
 from .captions import describe
 
 __all__ = ["PALETTE", "SHAPES", "MovingShapesConfig", "ShapeClip", "generate_clip",
-           "direction_word", "make_caption"]
+           "direction_word", "make_caption", "render_frame"]
 
 #: the fixed saturated palette (name -> RGB)
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -99,6 +99,17 @@ def _shape_mask(shape: str, cx: float, cy: float, r: float, yy: np.ndarray, xx: 
         frac = (py - top) / (bottom - top)  # 0 at apex, 1 at base
         return (py >= top) & (py <= bottom) & (np.abs(px) <= frac * r * 1.15)
     raise ValueError(f"unknown shape {shape!r}")
+
+
+def render_frame(size: int, objects: list[tuple[str, str, float, float, float]]) -> np.ndarray:
+    """One black ``size x size`` frame (uint8 ``(H, W, 3)``) with ``objects`` drawn in order,
+    each ``(colour, shape, half_extent_px, cx, cy)`` as :func:`generate_clip` draws them (later
+    ones over earlier ones): a hand-made first frame for image-to-video and motion transfer."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    frame = np.zeros((size, size, 3), np.uint8)
+    for color, shape, r, cx, cy in objects:
+        frame[_shape_mask(shape, cx, cy, r, yy, xx)] = PALETTE[color]
+    return frame
 
 
 def direction_word(vx: float, vy: float) -> str:

@@ -15,11 +15,11 @@ from ..data.moving_shapes import MovingShapesConfig, direction_word
 from .detector import Detection, detect_video
 
 __all__ = ["ShapeMetrics", "evaluate_videos", "frame_failure", "frame_validity", "tracks_by_color",
-           "motion_smoothness", "object_adherence", "caption_adherence", "trajectory_error",
+           "motion_smoothness", "object_adherence", "area_range", "caption_adherence", "trajectory_error",
            "psnr", "ssim"]
 
 
-def _area_range(cfg: MovingShapesConfig) -> tuple[float, float]:
+def area_range(cfg: MovingShapesConfig) -> tuple[float, float]:
     """Plausible visible areas: from a quarter of the smallest triangle (partly occluded) to
     1.5x the largest square."""
     lo = 0.25 * 2.3 * (cfg.min_scale * cfg.size) ** 2 / 1.0
@@ -33,7 +33,7 @@ def frame_failure(dets: list[Detection], cfg: MovingShapesConfig,
     ``"oversized"`` (an object larger than any the data draws), ``"clutter"`` (stray coloured
     pixels adding up to more than a small object), ``"missing"`` (fewer objects than allowed,
     e.g. an empty frame) or ``"extra"`` (more objects than allowed)."""
-    lo, hi = _area_range(cfg)
+    lo, hi = area_range(cfg)
     big = [d for d in dets if d.area >= lo]
     if any(d.area > hi for d in big):
         return "oversized"

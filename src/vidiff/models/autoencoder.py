@@ -17,7 +17,7 @@ from typing import Iterator, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Autoencoder", "Posterior", "posterior_mode"]
+__all__ = ["Autoencoder", "Posterior", "posterior_mode", "ScaledLatents"]
 
 
 @runtime_checkable
@@ -52,6 +52,12 @@ class Autoencoder(Protocol):
       ``temporal_receptive_field()`` latent frames of context each side;
     * for training: ``encoder_modules()`` (what ``freeze_encoder`` freezes and what defines the
       latent space) and ``last_decoder_layer()`` (the weight of the GAN's adaptive balance).
+
+    A two-part autoencoder whose decoder needs more than the latent (LaMD's MCD-VAE decodes
+    ``z_m`` with the first frame: ``decode(z, image)``) also provides ``clip_conditions(x)``
+    (what a latent model trained on it is conditioned on, derived from each clip: the diffusion
+    task adds it to the batch) and ``reconstruct_chunked(x)`` (encode and decode a clip, window
+    by window: what ``vidiff autoencode`` calls when present).
     """
 
     @property
@@ -75,3 +81,25 @@ class Autoencoder(Protocol):
     def encoder_modules(self) -> list[nn.Module]: ...
 
     def last_decoder_layer(self) -> Tensor: ...
+
+
+class ScaledLatents:
+    """What every autoencoder shares about its latents: :attr:`scale_factor` kept in its config
+    (``config.scale_factor``, ``1 / std`` measured on data) and :meth:`latents`."""
+
+    config: object
+
+    @property
+    def scale_factor(self) -> float:
+        """Latents are multiplied by this before diffusion (``config.scale_factor``)."""
+        return self.config.scale_factor  # type: ignore[attr-defined]
+
+    @scale_factor.setter
+    def scale_factor(self, value: float) -> None:
+        self.config.scale_factor = float(value)  # type: ignore[attr-defined]
+
+    def latents(self, x: Tensor, scaled: bool = True) -> Tensor:
+        """Deterministic latents (the posterior mean), times :attr:`scale_factor` when
+        ``scaled`` (what diffusion runs on)."""
+        z = posterior_mode(self.encode(x))  # type: ignore[attr-defined]
+        return z * self.scale_factor if scaled else z

@@ -65,6 +65,9 @@ class UNet3DConfig:
     class_embedding: str = "add"
     #: LVDM mask channel: an extra input channel telling which frames are given
     mask_channel: bool = False
+    #: LaMD's motion generator: channels of a spatially aligned ``content`` condition (the
+    #: MCD-VAE's first-frame features at the latent's resolution) concatenated to the input
+    content_channels: int | None = ranged(None, ">= 1")
     #: Make-A-Video fps conditioning: fps embedded and added to the time embedding (its output
     #: layer zero at init, so adding it to a trained model changes nothing until it trains)
     fps_conditioning: bool = False
@@ -91,6 +94,8 @@ class UNet3D(ModelMixin):
         frame_mask: bool ``(B, F)``: given frames (only with ``mask_channel``).
         frame_groups: int ``(B, F)``: temporal attention only within a group.
         fps: ``(B,)`` frames per second (only with ``fps_conditioning``).
+        content: ``(B, content_channels, H, W)``: concatenated to the input (only with
+            ``content_channels``; LaMD's motion generator).
     Returns:
         the prediction, shaped like ``x`` with ``out_channels`` channels.
     """
@@ -120,7 +125,7 @@ class UNet3D(ModelMixin):
                 raise ValueError(f"class_embedding must be 'add' or 'cross_attention', "
                                  f"got {c.class_embedding!r}")
         self._ctx_dim = ctx_dim
-        in_ch = c.in_channels + (1 if c.mask_channel else 0)
+        in_ch = c.in_channels + (1 if c.mask_channel else 0) + (c.content_channels or 0)
         self.conv_in = nn.Conv2d(in_ch, ch, 3, padding=1)
 
         t_levels = c.attention_levels if c.temporal_attention_levels is None \
@@ -200,9 +205,25 @@ class UNet3D(ModelMixin):
         names |= {"class_labels"} if c.num_classes is not None else set()
         names |= {"frame_mask"} if c.mask_channel else set()
         names |= {"fps"} if c.fps_conditioning else set()
+        names |= {"content"} if c.content_channels is not None else set()
         return frozenset(names)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _content(self, content: Tensor | None, x: Tensor) -> Tensor:
+        """The ``content`` condition ``(B, C_c, H, W)`` (or per frame ``(B, C_c, F, H, W)``)
+        broadcast over the frames of ``x`` ``(B, C, F, H, W)``."""
+        B, _, F_, H, W = x.shape
+        want = self.config.content_channels
+        if content is None:
+            raise ValueError(f"this model is conditioned on content: pass content=(B, {want}, "
+                             f"{H}, {W}) (the MCD-VAE's first-frame features)")
+        if content.ndim == 4:
+            content = content[:, :, None]
+        if content.shape[0] != B or content.shape[1] != want or content.shape[3:] != (H, W):
+            raise ValueError(f"content must be (B, {want}, {H}, {W}) for this input, got "
+                             f"{tuple(content.shape)}")
+        return content.to(x.dtype).expand(B, want, F_, H, W)
+
     def _block(self, block: nn.ModuleDict, h: Tensor, emb: Tensor, ctx: Tensor | None,
                F_: int, groups: Tensor | None) -> Tensor:
         if "down" in block:
@@ -222,7 +243,8 @@ class UNet3D(ModelMixin):
 
     def forward(self, x: Tensor, t: Tensor, *, context: Tensor | None = None,
                 class_labels: Tensor | None = None, frame_mask: Tensor | None = None,
-                frame_groups: Tensor | None = None, fps: Tensor | None = None) -> Tensor:
+                frame_groups: Tensor | None = None, fps: Tensor | None = None,
+                content: Tensor | None = None) -> Tensor:
         c = self.config
         is_image = x.ndim == 4
         if is_image:
@@ -237,6 +259,8 @@ class UNet3D(ModelMixin):
             m = torch.zeros(B, F_, dtype=x.dtype, device=x.device) if frame_mask is None \
                 else frame_mask.to(x.dtype)
             x = torch.cat([x, m[:, None, :, None, None].expand(B, 1, F_, H, W)], dim=1)
+        if c.content_channels is not None:
+            x = torch.cat([x, self._content(content, x)], dim=1)
         # per-frame embedding (B*F, D)
         t = t.to(x.device).float()
         t = t.reshape(B, 1).expand(B, F_) if t.ndim == 1 else t

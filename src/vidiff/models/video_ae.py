@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..nn import group_norm
 from ..ranges import ranged
-from .autoencoder import posterior_mode
+from .autoencoder import ScaledLatents, posterior_mode
 from .modeling import ModelMixin
 
 __all__ = ["VideoAutoencoderConfig", "VideoAutoencoder", "DiagonalGaussian"]
@@ -106,10 +106,14 @@ class DiagonalGaussian:
                         dtype=self.mean.dtype)
         return self.mean + self.std * e
 
+    def kl_per_element(self) -> Tensor:
+        """KL to N(0, 1) of each latent element, shaped like :meth:`mode`:
+        ``0.5 (mu^2 + sigma^2 - 1 - log sigma^2)`` nats (0 where the posterior is N(0, 1))."""
+        return 0.5 * (self.mean ** 2 + self.logvar.exp() - 1 - self.logvar)
+
     def kl(self) -> Tensor:
         """KL to N(0, I), summed over latent elements, mean over the batch."""
-        kl = 0.5 * (self.mean ** 2 + self.logvar.exp() - 1 - self.logvar)
-        return kl.flatten(1).sum(1).mean()
+        return self.kl_per_element().flatten(1).sum(1).mean()
 
 
 def _factors(cfg: VideoAutoencoderConfig) -> tuple[list[int], list[int]]:
@@ -134,7 +138,7 @@ def _factors(cfg: VideoAutoencoderConfig) -> tuple[list[int], list[int]]:
     return [2 if i < nt else 1 for i in range(n)], [2 if i < ns else 1 for i in range(n)]
 
 
-class VideoAutoencoder(ModelMixin):
+class VideoAutoencoder(ScaledLatents, ModelMixin):
     """LVDM's 3D video autoencoder, an :class:`~vidiff.models.autoencoder.Autoencoder`:
     ``encode(x) -> DiagonalGaussian | Tensor``, ``decode(z) -> x``, ``forward(x) -> (x_rec,
     posterior)``. ``x`` in ``[-1, 1]``, ``L`` divisible by ``f_t`` and ``H, W`` by ``f_s``."""
@@ -188,15 +192,6 @@ class VideoAutoencoder(ModelMixin):
     def factors(self) -> tuple[int, int]:
         return self.config.temporal_factor, self.config.spatial_factor
 
-    @property
-    def scale_factor(self) -> float:
-        """Latents are multiplied by this before diffusion (``config.scale_factor``)."""
-        return self.config.scale_factor
-
-    @scale_factor.setter
-    def scale_factor(self, value: float) -> None:
-        self.config.scale_factor = float(value)
-
     def _check(self, x: Tensor) -> None:
         ft, fs = self.factors
         if x.ndim != 5:
@@ -225,12 +220,6 @@ class VideoAutoencoder(ModelMixin):
             z = post.sample(generator) if sample else post.mean
             return self.decode(z), post
         return self.decode(post), None
-
-    def latents(self, x: Tensor, scaled: bool = True) -> Tensor:
-        """Deterministic latents (the posterior mean), times ``scale_factor`` when ``scaled``
-        (what diffusion runs on)."""
-        z = posterior_mode(self.encode(x))
-        return z * self.config.scale_factor if scaled else z
 
     # -- chunked coding --------------------------------------------------------------------
     def temporal_receptive_field(self) -> int:

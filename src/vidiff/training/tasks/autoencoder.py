@@ -36,6 +36,10 @@ class AutoencoderLossConfig:
     #: weight of KL(posterior || N(0, I)) summed over the latent, per pixel of the clip (LDM's
     #: convention, so 1e-6 balances as in LDM / LVDM)
     kl_weight: float = ranged(1e-6, ">= 0")
+    #: how the KL enters: "pixel" (summed over the latent, divided by the pixels of a clip: LDM
+    #: and LVDM) or "latent" (the mean KL per latent element, β-VAE style: LaMD's information
+    #: bottleneck β, comparable across latent sizes)
+    kl_reduction: str = "pixel"
     #: LPIPS weight; needs ``perceptual_weights`` (a local .safetensors file), otherwise off
     perceptual_weight: float = ranged(0.0, ">= 0")
     perceptual_weights: str | None = None
@@ -123,7 +127,13 @@ class AutoencoderTask(Task):
             # a clip. (Without this, kl_weight 1e-6 is ~2e5 times too strong and the posterior
             # collapses to N(0, I): measured, PSNR 13 dB after 750 steps.)
             kl = post.kl()
-            loss = loss + self.lc.kl_weight * kl / x[0].numel()
+            if self.lc.kl_reduction == "pixel":
+                loss = loss + self.lc.kl_weight * kl / x[0].numel()
+            elif self.lc.kl_reduction == "latent":
+                loss = loss + self.lc.kl_weight * post.kl_per_element().mean()
+            else:
+                raise ValueError("autoencoder_loss.kl_reduction must be 'pixel' or 'latent', "
+                                 f"got {self.lc.kl_reduction!r}")
             self._kl = float(kl.detach())
         if self.disc is not None and step >= self.lc.disc_start:
             g_loss = -self.disc(rec).mean()

@@ -52,6 +52,8 @@ class DiffusionTask(Task):
                                  f"{type(ae).__name__}, not an autoencoder (train one with "
                                  "`task: autoencoder`)")
             self.autoencoder = ae.to(device).eval().requires_grad_(False)
+            # an autoencoder whose latents need a pipeline of their own (LaMD's image-to-video)
+            self.pipeline_class = getattr(ae, "latent_pipeline", self.pipeline_class)
         self.joint: JointImages | None = None
         self.encoders = condition_encoders(self.model, cfg, device)
 
@@ -101,6 +103,8 @@ class DiffusionTask(Task):
         k = self.cfg.data.joint_images if "frame_groups" in batch else 0
         with torch.autocast(self.device.type, enabled=False):
             z = self.autoencoder.latents(x[:, :, :x.shape[2] - k])
+            if hasattr(self.autoencoder, "clip_conditions"):  # LaMD: the first frame's content
+                batch.update(self.autoencoder.clip_conditions(x))
             if k:
                 B, C, _, H, W = x.shape
                 imgs = x[:, :, -k:].permute(0, 2, 1, 3, 4).reshape(B * k, C, H, W)
@@ -129,6 +133,10 @@ class DiffusionTask(Task):
             if self.autoencoder is None:
                 raise ValueError("training on cached latents needs `autoencoder:` in the recipe "
                                  "(its scale factor, and the decoder the checkpoint carries)")
+            if hasattr(self.autoencoder, "clip_conditions"):
+                raise ValueError(f"{type(self.autoencoder).__name__} conditions its latents on "
+                                 "each clip (clip_conditions), which a latent cache does not "
+                                 "hold: train on clips (data.kind: moving_shapes or videos)")
             x0 = batch["latents"].to(self.device) * self.autoencoder.scale_factor
         elif self.autoencoder is not None:
             x0 = self._latents(batch)
