@@ -26,8 +26,10 @@ def _moments_error(x: torch.Tensor, gm: GaussianMixture) -> tuple[float, float]:
     ("ancestral", 100, {"gamma": 0.5}),
     ("pc", 100, {"delta": 0.1}),
     ("dpmpp_2m", 20, {}),
+    ("euler", 100, {}),
+    ("heun", 20, {}),
 ])
-@pytest.mark.parametrize("kind", ["cosine", "cosine_logsnr"])
+@pytest.mark.parametrize("kind", ["cosine", "cosine_logsnr", "rectified_flow"])
 def test_sampler_matches_gmm_moments(name, steps, kw, kind):
     s = build_schedule(ScheduleConfig(kind=kind))
     g = torch.Generator().manual_seed(1)

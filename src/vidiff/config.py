@@ -321,9 +321,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     apply_overrides(data, overrides or [])
     cfg = from_dict(ExperimentConfig, data, "config")
     import_plugins(cfg.imports)
-    if cfg.diffusion.prediction not in ("eps", "v", "x0"):
+    if cfg.diffusion.prediction not in ("eps", "v", "x0", "flow"):
         raise ConfigError(f"config.diffusion.prediction: {cfg.diffusion.prediction!r} is not "
-                          "eps, v or x0")
+                          "eps, v, x0 or flow")
+    if cfg.diffusion.prediction == "flow" and cfg.diffusion.schedule.kind != "rectified_flow":
+        raise ConfigError("config.diffusion: prediction flow needs schedule.kind rectified_flow "
+                          "(the straight path it is the velocity of)")
     if cfg.diffusion.weighting not in ("uniform", "min_snr"):
         raise ConfigError(f"config.diffusion.weighting: {cfg.diffusion.weighting!r} is not "
                           "uniform or min_snr")

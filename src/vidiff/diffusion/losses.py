@@ -19,8 +19,9 @@ def loss_weight(kind: str, prediction: str, log_snr: Tensor, gamma: float = 5.0,
     """Per-sample weight of the MSE on the prediction target.
 
     ``uniform``: 1. ``min_snr``: Min-SNR-gamma (Hang et al. 2023), the x0-space weight
-    ``min(SNR, gamma)`` expressed for the chosen target: divided by ``SNR`` for ``eps`` and by
-    ``SNR + 1`` for ``v``. ``floor`` > 0 bounds the x0-space weight below,
+    ``min(SNR, gamma)`` expressed for the chosen target: divided by ``SNR`` for ``eps``, by
+    ``SNR + 1`` for ``v`` and by ``(1 + sqrt(SNR))^2 = 1 / t^2`` for rectified flow's ``flow``
+    (``x0 = z - t u``). ``floor`` > 0 bounds the x0-space weight below,
     ``clamp(SNR, floor, gamma)`` (``floor=1``: truncated SNR, Salimans & Ho 2022, capped).
     """
     if kind == "uniform":
@@ -35,6 +36,8 @@ def loss_weight(kind: str, prediction: str, log_snr: Tensor, gamma: float = 5.0,
         return w / snr
     if prediction == "v":
         return w / (snr + 1)
+    if prediction == "flow":
+        return w / (1 + snr.sqrt()) ** 2
     return w
 
 

@@ -1,9 +1,13 @@
-"""Parameterisations of the denoiser output: ``eps``, ``v`` and ``x0``.
+"""Parameterisations of the denoiser output: ``eps``, ``v``, ``x0`` and ``flow``.
 
 With ``z = alpha x + sigma eps`` (``alpha^2 + sigma^2 = 1``) and ``v = alpha eps - sigma x``:
 
 * ``x = alpha z - sigma v``, ``eps = sigma z + alpha v``
 * ``x = (z - sigma eps) / alpha``, ``eps = (z - alpha x) / sigma``
+
+``flow`` is the velocity ``u = eps - x`` of rectified flow's straight path
+(``alpha = 1 - t``, ``sigma = t``; Liu et al. 2023, SD3): ``x = z - sigma u``,
+``eps = z + alpha u``. It needs a schedule with ``alpha + sigma = 1``.
 
 ``alpha`` and ``sigma`` are per-sample ``(B,)`` or per-frame ``(B, F)`` and are broadcast to the
 data by :func:`expand_like`.
@@ -16,7 +20,7 @@ from torch import Tensor
 __all__ = ["PREDICTIONS", "expand_like", "target_of", "to_x0", "to_eps", "x0_from_eps",
            "eps_from_x0", "v_from"]
 
-PREDICTIONS = ("eps", "v", "x0")
+PREDICTIONS = ("eps", "v", "x0", "flow")
 _EPS = 1e-8
 
 
@@ -56,9 +60,18 @@ def v_from(x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     return expand_like(alpha, x0) * eps - expand_like(sigma, x0) * x0
 
 
+def _straight(alpha: Tensor, sigma: Tensor) -> None:
+    if float((alpha + sigma - 1).abs().max()) > 1e-4:
+        raise ValueError("the flow prediction needs the rectified-flow schedule (alpha + sigma = "
+                         "1: diffusion.schedule.kind: rectified_flow)")
+
+
 def target_of(kind: str, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """The regression target of a parameterisation."""
     _check(kind)
+    if kind == "flow":
+        _straight(alpha, sigma)
+        return eps - x0
     if kind == "v":
         return v_from(x0, eps, alpha, sigma)
     return eps if kind == "eps" else x0
@@ -67,6 +80,9 @@ def target_of(kind: str, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) 
 def to_x0(kind: str, out: Tensor, z: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """Turn a network output of parameterisation ``kind`` into ``x0_hat``."""
     _check(kind)
+    if kind == "flow":
+        _straight(alpha, sigma)
+        return z - expand_like(sigma, z) * out
     if kind == "v":
         return expand_like(alpha, z) * z - expand_like(sigma, z) * out
     return out if kind == "x0" else x0_from_eps(z, out, alpha, sigma)
@@ -75,6 +91,9 @@ def to_x0(kind: str, out: Tensor, z: Tensor, alpha: Tensor, sigma: Tensor) -> Te
 def to_eps(kind: str, out: Tensor, z: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """Turn a network output of parameterisation ``kind`` into ``eps_hat``."""
     _check(kind)
+    if kind == "flow":
+        _straight(alpha, sigma)
+        return z + expand_like(alpha, z) * out
     if kind == "v":
         return expand_like(sigma, z) * z + expand_like(alpha, z) * out
     return out if kind == "eps" else eps_from_x0(z, out, alpha, sigma)

@@ -28,6 +28,8 @@ __all__ = [
     "NoiseSchedule",
     "DiscreteSchedule",
     "CosineLogSNRSchedule",
+    "RectifiedFlowSchedule",
+    "shift_time",
     "make_beta_schedule",
     "rescale_zero_terminal_snr",
     "build_schedule",
@@ -61,6 +63,20 @@ class NoiseSchedule:
             return (i.float() + 1.0) / self.num_steps
         u = torch.rand(shape, generator=generator, device=device)
         return u.clamp_min(1e-5)
+
+    def for_shape(self, shape: tuple[int, ...]) -> "NoiseSchedule":
+        """The schedule for samples of ``shape`` (a resolution-aware schedule adapts its time
+        shift; the others are the same for every shape)."""
+        return self
+
+    def alpha_sigma_derivative(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """``(d alpha / dt, d sigma / dt)`` (central differences; exact where a schedule knows
+        them): the probability-flow ODE ``dz/dt = alpha' x0_hat + sigma' eps_hat`` of the ODE
+        samplers."""
+        h = 1e-3
+        lo, hi = (t.float() - h).clamp(0, 1), (t.float() + h).clamp(0, 1)
+        (a0, s0), (a1, s1) = self.alpha_sigma(lo), self.alpha_sigma(hi)
+        return (a1 - a0) / (hi - lo), (s1 - s0) / (hi - lo)
 
     def timesteps(self, num_steps: int, device: torch.device | str = "cpu") -> Tensor:
         """A decreasing grid ``t_0 = 1 > t_1 > ... > t_K = 0`` of ``num_steps + 1`` times.
@@ -155,10 +171,69 @@ class CosineLogSNRSchedule(NoiseSchedule):
         return torch.sigmoid(lam).sqrt(), torch.sigmoid(-lam).sqrt()
 
 
+def shift_time(t: Tensor, shift: float) -> Tensor:
+    """The time shift of SD3 / Open-Sora, ``s t / (1 + (s - 1) t)``: ``shift > 1`` spends more
+    time at high noise (what larger images and longer clips need); ``t = 0, 1`` stay put."""
+    return shift * t / (1 + (shift - 1) * t)
+
+
+class RectifiedFlowSchedule(NoiseSchedule):
+    """Rectified flow (Liu et al. 2023; SD3, Esser et al. 2024): the straight path
+    ``z_t = (1 - t) x + t eps`` (``alpha = 1 - t``, ``sigma = t``: not variance preserving), whose
+    velocity ``dz/dt = eps - x`` is the ``flow`` prediction target.
+
+    Training times are logit-normal, ``t = sigmoid(m + s n)`` with ``n ~ N(0, 1)`` (SD3), then
+    shifted by :func:`shift_time`; the sampling grid is shifted the same way. The shift is
+    ``shift * sqrt(n / shift_reference)`` for samples of ``n`` values when ``shift_reference``
+    is set (:meth:`for_shape`: resolution- and length-aware, as Open-Sora 1.2), else ``shift``.
+    """
+
+    def __init__(self, shift: float = 1.0, logit_mean: float = 0.0, logit_std: float = 1.0,
+                 shift_reference: int | None = None):
+        if shift <= 0 or logit_std <= 0:
+            raise ValueError("shift and logit_std must be > 0")
+        self.shift, self.logit_mean, self.logit_std = shift, logit_mean, logit_std
+        self.shift_reference = shift_reference
+
+    def for_shape(self, shape: tuple[int, ...]) -> "RectifiedFlowSchedule":
+        """This schedule with its shift scaled to samples of ``shape`` (``(B, ...)``)."""
+        if self.shift_reference is None:
+            return self
+        n = math.prod(shape[1:])
+        return RectifiedFlowSchedule(self.shift * math.sqrt(n / self.shift_reference),
+                                     self.logit_mean, self.logit_std)
+
+    def alpha_bar(self, t: Tensor) -> Tensor:
+        return (1 - t.float()) ** 2
+
+    def alpha_sigma(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        t = t.float().clamp(0, 1)
+        return 1 - t, t
+
+    def alpha_sigma_derivative(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        one = torch.ones_like(t, dtype=torch.float32)
+        return -one, one
+
+    def log_snr(self, t: Tensor) -> Tensor:
+        t = t.float().clamp(0, 1)
+        return 2 * (torch.log1p(-t) - torch.log(t))
+
+    def sample_t(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> Tensor:
+        n = torch.randn(shape, generator=generator).to(device)
+        t = torch.sigmoid(self.logit_mean + self.logit_std * n)
+        return shift_time(t, self.shift).clamp(1e-5, 1.0)
+
+    def timesteps(self, num_steps: int, device: torch.device | str = "cpu") -> Tensor:
+        """``num_steps + 1`` times from 1 to 0, uniform then shifted."""
+        return shift_time(super().timesteps(num_steps, device), self.shift)
+
+
 @dataclass
 class ScheduleConfig:
-    """Config of a schedule; ``kind`` is ``linear``, ``scaled_linear``, ``cosine`` (discrete) or
-    ``cosine_logsnr`` (continuous)."""
+    """Config of a schedule; ``kind`` is ``linear``, ``scaled_linear``, ``cosine`` (discrete),
+    ``cosine_logsnr`` (continuous) or ``rectified_flow`` (continuous, the straight path; use it
+    with ``prediction: flow``)."""
 
     kind: str = "cosine"
     num_steps: int = ranged(1000, ">= 1")
@@ -167,13 +242,22 @@ class ScheduleConfig:
     zero_terminal_snr: bool = False
     logsnr_min: float = ranged(-20.0, lt="logsnr_max")
     logsnr_max: float = ranged(20.0)
+    #: cosine_logsnr: the resolution shift of the log-SNR; rectified_flow: the time shift
     shift: float = ranged(1.0, "> 0")
+    #: rectified_flow: logit-normal training times, and the sample size (values per sample)
+    #: at which the time shift is ``shift`` (None: always ``shift``)
+    logit_mean: float = ranged(0.0)
+    logit_std: float = ranged(1.0, "> 0")
+    shift_reference: int | None = ranged(None, ">= 1")
 
 
 def build_schedule(cfg: ScheduleConfig) -> NoiseSchedule:
     """Make the schedule a :class:`ScheduleConfig` describes."""
     if cfg.kind == "cosine_logsnr":
         return CosineLogSNRSchedule(cfg.logsnr_min, cfg.logsnr_max, cfg.shift)
+    if cfg.kind == "rectified_flow":
+        return RectifiedFlowSchedule(cfg.shift, cfg.logit_mean, cfg.logit_std,
+                                     cfg.shift_reference)
     betas = make_beta_schedule(cfg.kind, cfg.num_steps, cfg.beta_start, cfg.beta_end)
     if cfg.zero_terminal_snr:
         betas = rescale_zero_terminal_snr(betas)

@@ -349,7 +349,8 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         watch = FiniteWatch(callback, steps if timesteps is None else len(timesteps) - 1)
         try:
             z = torch.randn(shape, generator=generator).to(dev)
-            x = sample(sampler, den, self.schedule, z, steps, ts=timesteps, generator=generator,
+            x = sample(sampler, den, self.schedule.for_shape(shape), z, steps, ts=timesteps,
+                       generator=generator,
                        progress=self.progress if progress is None else progress,
                        callback=watch, **kwargs)
             watch.check({"denoiser": self.model, "guide model": self.guide_model})

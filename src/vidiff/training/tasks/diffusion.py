@@ -159,9 +159,10 @@ class DiffusionTask(Task):
             given, cond_t = given.to(self.device), cond_t.to(self.device)
             if "frame_mask" in model_conditions(self.model):
                 cond["frame_mask"] = given
-        tt = self.schedule.sample_t((x0.shape[0],), generator=g).to(self.device)
+        schedule = self.schedule.for_shape(tuple(x0.shape))  # a resolution-aware time shift
+        tt = schedule.sample_t((x0.shape[0],), generator=g).to(self.device)
         noise = torch.randn(x0.shape, generator=g).to(self.device)
-        return diffusion_loss(net, self.schedule, x0, prediction=dc.prediction,
+        return diffusion_loss(net, schedule, x0, prediction=dc.prediction,
                               weighting=dc.weighting, snr_gamma=dc.snr_gamma,
                               snr_floor=dc.snr_floor, t=tt, noise=noise,
                               given=given, cond_t=cond_t, **cond)
