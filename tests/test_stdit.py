@@ -110,3 +110,47 @@ def test_trains_with_rectified_flow_and_keeps_a_given_frame(tmp_path):
                generator=torch.Generator().manual_seed(0), **pipe.conditioning_defaults())
     assert out.shape == (1, 3, 4, 16, 16)
     assert torch.allclose(out[:, :, 0], given[:, :, 0].clamp(-1, 1), atol=1e-5)
+
+
+# -- trajectory control: extractor and motion-guidance fuser ------------------------------------
+@pytest.mark.parametrize("fuser", ["adanorm", "concat", "cross"])
+@pytest.mark.parametrize("placement", ["temporal", "spatial", "all"])
+def test_adding_the_adapter_changes_no_output(fuser, placement):
+    base = STDiT(STDiTConfig(**SMALL)).eval()
+    _randomize(base, skip="none")
+    tora = STDiT(STDiTConfig(**SMALL, motion_channels=3, motion_fuser=fuser,
+                             motion_placement=placement)).eval()
+    missing, extra = tora.load_state_dict(base.state_dict(), strict=False)
+    assert not extra and all(k.startswith(("extractor.", "fusers.")) for k in missing)
+    want = {"temporal": [1, 3], "spatial": [0, 2], "all": [0, 1, 2, 3]}[placement]
+    assert sorted(int(k) for k in tora.fusers) == want
+    x, t, ctx = torch.randn(2, 4, 3, 8, 8), torch.rand(2), torch.randn(2, 3, 16)
+    g_m = torch.randn(2, 3, 3, 8, 8)
+    with torch.no_grad():
+        same = tora(x, t, context=ctx, motion=g_m)
+        assert torch.equal(same, base(x, t, context=ctx))
+        for p in tora.fusers.parameters():  # once trained, the motion matters
+            p.add_(0.1)
+        assert not torch.allclose(tora(x, t, context=ctx, motion=g_m), same)
+    assert "motion" in tora.accepted_conditions and "motion" not in base.accepted_conditions
+
+
+def test_extractor_features_chain_with_skips():
+    from vidiff.models.tora.motion import TrajectoryExtractor
+
+    te = TrajectoryExtractor(3, 8, 2, 3)
+    g_m = torch.randn(1, 3, 2, 8, 8)
+    feats = te(g_m)
+    assert [f.shape for f in feats] == [(1, 2, 16, 8)] * 3
+    with torch.no_grad():  # f_i = Conv_i(f_{i-1}) + f_{i-1}
+        f0 = te.patch(g_m)
+        from einops import rearrange
+        f0 = rearrange(f0, "b d f h w -> (b f) d h w")
+        f1 = te.convs[0](f0) + f0
+        assert torch.allclose(rearrange(f1, "(b f) d h w -> b f (h w) d", b=1), feats[0],
+                              atol=1e-6)
+    tora = STDiT(STDiTConfig(**SMALL, motion_channels=3))
+    with pytest.raises(ValueError, match=r"motion latents must be \(1, 3, 2, 8, 8\)"):
+        tora(torch.randn(1, 4, 2, 8, 8), torch.rand(1), motion=torch.randn(1, 3, 2, 4, 4))
+    with pytest.raises(ValueError, match="motion fuser must be one of"):
+        STDiT(STDiTConfig(**SMALL, motion_channels=3, motion_fuser="film"))

@@ -96,6 +96,18 @@ class Demo(Command):
         return 0
 
 
+def _text_pipeline(path: Path, what: str):
+    """A shipped text-conditioned pipeline with its text encoder loaded, or ``{"skipped":
+    why}`` when the text extra is not installed."""
+    try:
+        pipe = load_pipeline(str(path), "cpu")
+        pipe.condition_encoders()  # loads the text encoder
+    except ImportError as e:
+        print(f"{what} skipped: {e}")
+        return {"skipped": str(e)}
+    return pipe
+
+
 def text_to_video(out: Path, seed: int) -> dict:
     """Sample :data:`DEMO_PROMPTS` from the shipped ``t2v_tiny`` (a labelled contact sheet,
     one row a prompt) and measure how well the clips follow them."""
@@ -104,12 +116,9 @@ def text_to_video(out: Path, seed: int) -> dict:
     from ..data.sample_outputs import write_sample_outputs
     from ..evaluation.adherence import mean_speed, prompt_adherence
 
-    try:
-        pipe = load_pipeline(str(T2V_CHECKPOINT()), "cpu")
-        pipe.condition_encoders()  # loads the text encoder
-    except ImportError as e:  # the text extra is not installed
-        print(f"text-to-video skipped: {e}")
-        return {"skipped": str(e)}
+    pipe = _text_pipeline(T2V_CHECKPOINT(), "text-to-video")
+    if isinstance(pipe, dict):
+        return pipe
     prompts = list(DEMO_PROMPTS)
     t0 = time.perf_counter()
     vids = pipe(prompt=prompts, generator=torch.Generator().manual_seed(seed), progress=True)
@@ -136,12 +145,9 @@ def image_to_video(out: Path, seed: int) -> dict:
     from ..data.sample_outputs import write_sample_outputs
     from ..evaluation.i2v import evaluate_i2v
 
-    try:
-        pipe = load_pipeline(str(I2V_CHECKPOINT()), "cpu")
-        pipe.condition_encoders()  # loads the text encoder
-    except ImportError as e:  # the text extra is not installed
-        print(f"image-to-video skipped: {e}")
-        return {"skipped": str(e)}
+    pipe = _text_pipeline(I2V_CHECKPOINT(), "image-to-video")
+    if isinstance(pipe, dict):
+        return pipe
     cfg = MovingShapesConfig(size=pipe.image_size, num_frames=16, min_objects=1, max_objects=1)
     clips = [generate_clip(cfg, 10 ** 9 + s) for s, _ in DEMO_I2V]
     images = np.stack([c.video[0] for c in clips])

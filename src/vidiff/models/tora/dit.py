@@ -23,6 +23,7 @@ from ...nn import ScalarEmbedding
 from ...nn.transformer import STBlock, sincos_2d
 from ...ranges import ranged
 from ..modeling import ModelMixin
+from .motion import MotionFuser, TrajectoryExtractor
 
 __all__ = ["STDiTConfig", "STDiT"]
 
@@ -46,6 +47,15 @@ class STDiTConfig:
     #: the patch grid side the sin-cos positions are scaled to (None: unscaled)
     base_size: int | None = ranged(None, ">= 1")
     gradient_checkpointing: bool = False
+    #: Tora's trajectory control: channels of the motion latents ``g_m`` (the trajectory
+    #: autoencoder's, on this model's latent grid); None = no trajectory extractor and fuser
+    motion_channels: int | None = ranged(None, ">= 1")
+    #: width of the extractor's features (None: hidden_size)
+    motion_dim: int | None = ranged(None, ">= 1")
+    #: the motion-guidance fuser: "adanorm", "concat" or "cross"
+    motion_fuser: str = "adanorm"
+    #: blocks that fuse motion: "temporal" (Tora's default), "spatial" or "all"
+    motion_placement: str = "temporal"
     #: the clip it generates, in its own space (filled from the data when training)
     sample_size: int | None = ranged(None, ">= 1")
     num_frames: int | None = ranged(None, ">= 1")
@@ -61,6 +71,8 @@ class STDiT(ModelMixin):
         t: ``(B,)`` or per-frame ``(B, F)`` times in ``[0, 1]``.
         context: ``(B, L, context_dim)`` text tokens.
         fps: ``(B,)`` frames per second (with ``fps_conditioning``).
+        motion: ``(B, motion_channels, F, H, W)`` motion latents (Tora's trajectory
+            autoencoder on the flow images of the requested trajectories).
     Returns:
         ``(B, out_channels, F, H, W)``.
     Raises:
@@ -87,6 +99,17 @@ class STDiT(ModelMixin):
             self.blocks.append(STBlock(D, c.num_heads, "spatial", c.context_dim, c.mlp_ratio))
             self.blocks.append(STBlock(D, c.num_heads, "temporal", c.context_dim, c.mlp_ratio,
                                        zero_init=True))
+        self.extractor, self.fusers = None, nn.ModuleDict()
+        if c.motion_channels is not None:
+            if c.motion_placement not in ("temporal", "spatial", "all"):
+                raise ValueError(f"motion_placement must be temporal, spatial or all, got "
+                                 f"{c.motion_placement!r}")
+            fused = [i for i, b in enumerate(self.blocks)
+                     if c.motion_placement in ("all", b.axis)]
+            md = c.motion_dim or D
+            self.extractor = TrajectoryExtractor(c.motion_channels, md, p, len(fused))
+            for i in fused:
+                self.fusers[str(i)] = MotionFuser(c.motion_fuser, D, md, c.num_heads)
         self.norm_out = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.final_table = nn.Parameter(torch.randn(2, D) / D ** 0.5)
         self.proj_out = nn.Linear(D, p * p * self.out_channels)
@@ -95,10 +118,21 @@ class STDiT(ModelMixin):
 
     @property
     def accepted_conditions(self) -> frozenset[str]:  # type: ignore[override]
-        """``context`` with cross-attention, ``fps`` as configured."""
+        """``context`` with cross-attention, ``fps`` and ``motion`` as configured."""
         c = self.config
         return frozenset(({"context"} if c.context_dim else set())
-                         | ({"fps"} if c.fps_conditioning else set()))
+                         | ({"fps"} if c.fps_conditioning else set())
+                         | ({"motion"} if c.motion_channels is not None else set()))
+
+    def _motion(self, motion: Tensor, shape: torch.Size) -> list[Tensor]:
+        """The extractor's features of motion latents on the latent grid of ``x``."""
+        if self.extractor is None:
+            raise ValueError("this model has no trajectory control (motion_channels is None)")
+        want = (shape[0], self.config.motion_channels, *shape[2:])
+        if tuple(motion.shape) != want:
+            raise ValueError(f"motion latents must be {want} for this input, got "
+                             f"{tuple(motion.shape)}")
+        return self.extractor(motion.to(self.patch_embed.weight.dtype))
 
     def _run(self, block: STBlock, x: Tensor, t_mod: Tensor, context: Tensor | None) -> Tensor:
         if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
@@ -106,7 +140,7 @@ class STDiT(ModelMixin):
         return block(x, t_mod, context)
 
     def forward(self, x: Tensor, t: Tensor, *, context: Tensor | None = None,
-                fps: Tensor | None = None) -> Tensor:
+                fps: Tensor | None = None, motion: Tensor | None = None) -> Tensor:
         c, p = self.config, self.config.patch_size
         if x.ndim != 5:
             raise ValueError(f"STDiT takes latents (B, C, F, H, W), got {tuple(x.shape)}")
@@ -124,8 +158,11 @@ class STDiT(ModelMixin):
                 raise ValueError("this model is fps-conditioned: pass fps=(B,)")
             emb = emb + self.fps_embed(fps.float().reshape(B, 1)).expand(B, Fr, -1)
         t_mod = self.t_block(emb).reshape(B, Fr, 6, -1)
-        for block in self.blocks:
+        feats = iter(self._motion(motion, x.shape) if motion is not None else ())
+        for i, block in enumerate(self.blocks):
             tokens = self._run(block, tokens, t_mod, context)
+            if motion is not None and str(i) in self.fusers:
+                tokens = self.fusers[str(i)](tokens, next(feats), (h, w))
         shift, scale = (self.final_table[None, None] + emb[:, :, None]).unbind(2)
         out = self.proj_out(self.norm_out(tokens) * (1 + scale[:, :, None]) + shift[:, :, None])
         return rearrange(out, "b f (h w) (p q c) -> b c f (h p) (w q)", h=h, p=p, q=p)
