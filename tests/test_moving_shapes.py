@@ -146,3 +146,31 @@ def test_default_clips_are_unchanged_and_the_textured_background_moves_with_the_
     assert np.allclose(tex.flow[0][:, ~fg[0]], np.array([[px], [py]]))
     with pytest.raises(ValueError, match="background must be"):
         generate_clip(MovingShapesConfig(background="noise"), 0)
+
+
+def test_smooth_random_paths_turn_and_change_speed_within_the_range():
+    lin = MovingShapesConfig(size=64, num_frames=16, max_objects=2)
+    smooth = MovingShapesConfig(size=64, num_frames=16, max_objects=2, motion="smooth")
+    turns, speeds = [], []
+    for seed in range(12):
+        a, b = generate_clip(lin, seed), generate_clip(smooth, seed)
+        assert a.caption == b.caption and a.colors == b.colors  # the same objects and start
+        assert np.allclose(a.trajectories[:, :2], b.trajectories[:, :2])
+        assert np.array_equal(generate_clip(smooth, seed).video, b.video)  # deterministic
+        steps = np.diff(b.trajectories, axis=1)
+        speeds.append(np.linalg.norm(steps, axis=-1))
+        ang = np.arctan2(steps[..., 1], steps[..., 0])
+        turns.append(np.abs(np.angle(np.exp(1j * np.diff(ang, axis=1)))))
+        for i in range(len(b.colors)):  # flow still follows the centroids
+            for f in range(15):
+                m = b.masks[i, f] & ~b.masks[:i, f].any(0) if i else b.masks[i, f]
+                if m.any():
+                    d = b.trajectories[i, f + 1] - b.trajectories[i, f]
+                    assert np.allclose(b.flow[f, 0][m], d[0], atol=1e-5)
+    sp, tu = np.concatenate([s.ravel() for s in speeds]), np.concatenate([t.ravel() for t in turns])
+    assert sp.max() <= 4.0 + 1e-3 and 1.0 <= np.median(sp) <= 4.0  # (a bounce shortens one)
+    assert np.median(tu) > 0.05   # the paths turn (a straight line would give 0 off bounces)
+    mixed = MovingShapesConfig(size=64, num_frames=16, max_objects=3, motion="mixed")
+    assert generate_clip(mixed, 3).video.shape == (16, 64, 64, 3)
+    with pytest.raises(ValueError, match="motion must be linear, smooth or mixed"):
+        generate_clip(MovingShapesConfig(motion="zigzag"), 0)

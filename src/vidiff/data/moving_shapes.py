@@ -61,6 +61,13 @@ class MovingShapesConfig:
     #: sees behind the objects). Drawn from its own generator ``[seed, 3]``: the objects, caption
     #: and trajectories are those of the black clip.
     background: str = "black"
+    #: "linear": straight lines between elastic bounces; "smooth": smooth random paths - the
+    #: heading turns at a rate that drifts (up to ``max_turn`` radians a frame) and the speed
+    #: changes by up to 15% a frame within the speed range - still bouncing off the walls;
+    #: "mixed": each object draws one of the two. The extra randomness comes from its own
+    #: generator ``[seed, 2]``, so "linear" clips are those of earlier versions.
+    motion: str = "linear"
+    max_turn: float = ranged(0.3, ">= 0")
     extra: dict = field(default_factory=dict)
 
 
@@ -152,9 +159,14 @@ def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
         a = rng.uniform(0, 2 * math.pi)
         sp = rng.uniform(0.3, 1.0) * cfg.max_pan_speed * H * speed_scale
         pan = (sp * math.cos(a), sp * math.sin(a))
+    if cfg.motion not in ("linear", "smooth", "mixed"):
+        raise ValueError(f"moving_shapes.motion must be linear, smooth or mixed, got "
+                         f"{cfg.motion!r}")
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     traj = np.zeros((n, F, 2), np.float32)
     vel0 = np.zeros((n, 2), np.float32)
+    wander = np.random.default_rng([seed, 2])  # smooth paths' own randomness
+    speeds = (cfg.min_speed * H * speed_scale, cfg.max_speed * H * speed_scale)
     for i in range(n):
         r = sizes[i] * (4.0 / 3.0 if shapes[i] == "triangle" else 1.0)  # extent from centroid
         x, y = rng.uniform(r, W - r), rng.uniform(r, H - r)
@@ -162,8 +174,19 @@ def generate_clip(cfg: MovingShapesConfig, seed: int) -> ShapeClip:
         sp = rng.uniform(cfg.min_speed, cfg.max_speed) * H * speed_scale
         vx, vy = sp * math.cos(a) + pan[0], sp * math.sin(a) + pan[1]
         vel0[i] = (vx, vy)
+        smooth = cfg.motion == "smooth" or (cfg.motion == "mixed" and wander.random() < 0.5)
+        turn = wander.uniform(-1, 1) * cfg.max_turn
         for f in range(F):
             traj[i, f] = (x, y)
+            if smooth and f:  # turn and change speed (the object's own part of the motion)
+                ox, oy = vx - pan[0], vy - pan[1]
+                turn = float(np.clip(turn + wander.normal(0, cfg.max_turn / 3),
+                                     -cfg.max_turn, cfg.max_turn))
+                c, s_ = math.cos(turn), math.sin(turn)
+                ox, oy = c * ox - s_ * oy, s_ * ox + c * oy
+                k = float(np.clip(math.hypot(ox, oy) * wander.uniform(0.85, 1.15), *speeds))
+                norm = max(math.hypot(ox, oy), 1e-6)
+                vx, vy = ox / norm * k + pan[0], oy / norm * k + pan[1]
             x, vx = _reflect(x + vx, vx, r, W - r)
             y, vy = _reflect(y + vy, vy, r, H - r)
     video = np.zeros((F, H, W, 3), np.uint8)
