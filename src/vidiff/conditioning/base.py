@@ -42,9 +42,11 @@ class ConditionEncoder:
         return None
 
     @classmethod
-    def build(cls, experiment: Any, device: torch.device) -> "ConditionEncoder":
+    def build(cls, experiment: Any, device: torch.device,
+              components: dict[str, Any] | None = None) -> "ConditionEncoder":
         """The encoder for a run or checkpoint of ``experiment`` (its recipe), e.g. loading the
-        text encoder it names."""
+        text encoder it names; ``components``: the models of the pipeline or run it serves (a
+        trajectory autoencoder), by name."""
         return cls()
 
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
@@ -69,12 +71,12 @@ def encoder_value(name: str, cls: type[ConditionEncoder], values: dict[str, Any]
     return values.get(name) if args == (name,) else {a: values.get(a) for a in args}
 
 
-def condition_encoders(model: nn.Module, experiment: Any, device: torch.device
-                       ) -> dict[str, ConditionEncoder]:
-    """The condition encoders feeding what ``model`` accepts, built for ``experiment``, by the
-    keyword each feeds (in registry order)."""
+def condition_encoders(model: nn.Module, experiment: Any, device: torch.device,
+                       components: dict[str, Any] | None = None) -> dict[str, ConditionEncoder]:
+    """The condition encoders feeding what ``model`` accepts, built for ``experiment`` (and the
+    named ``components`` of its pipeline or run), by the keyword each feeds (registry order)."""
     from ..registry import ENCODERS
 
     accepted = model_conditions(model)
-    return {name: cls.build(experiment, device) for name, cls in ENCODERS.items()
+    return {name: cls.build(experiment, device, components) for name, cls in ENCODERS.items()
             if name in accepted}

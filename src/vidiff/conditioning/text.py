@@ -61,7 +61,8 @@ class TextConditionEncoder(ConditionEncoder):
         self.text_encoder, self.drop_captions = text_encoder, drop_captions
 
     @classmethod
-    def build(cls, experiment: Any, device: torch.device) -> "TextConditionEncoder":
+    def build(cls, experiment: Any, device: torch.device,
+              components: dict[str, Any] | None = None) -> "TextConditionEncoder":
         spec = getattr(experiment, "text_encoder", None) or DEFAULT_TEXT_ENCODER
         return cls(load_text_encoder(spec, str(device)),
                    bool(getattr(experiment.data, "drop_captions", False)))

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["displacement_maps", "gaussian_kernel", "spread", "flow_to_rgb", "color_wheel",
+__all__ = ["displacement_maps", "dense_displacement_maps", "gaussian_kernel", "spread", "flow_to_rgb", "color_wheel",
            "trajectory_flow_images", "read_trajectories", "resample_trajectory",
-           "scale_trajectory", "TORA_CANVAS"]
+           "scale_trajectory", "sample_tracks", "TORA_CANVAS"]
 
 #: the canvas of Tora's text trajectory files
 TORA_CANVAS = (256, 256)
@@ -49,6 +49,16 @@ def displacement_maps(trajectories: np.ndarray, height: int, width: int) -> np.n
         inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
         out[f, 0, rows[inside], cols[inside]] = step[inside, 0]
         out[f, 1, rows[inside], cols[inside]] = step[inside, 1]
+    return out
+
+
+def dense_displacement_maps(flow: np.ndarray) -> np.ndarray:
+    """The dense counterpart of :func:`displacement_maps`: forward flow ``(..., F, 2, H, W)``
+    (frame f to f+1, as Moving Shapes and optical flow give it) shifted one frame on, so frame
+    0 is zeros and frame ``f`` holds the step into frame ``f`` at the pixels of frame ``f - 1``:
+    a tracked point's sparse map is this map at that point."""
+    out = np.zeros_like(flow, dtype=np.float32)
+    out[..., 1:, :, :, :] = flow[..., :-1, :, :, :]
     return out
 
 
@@ -196,3 +206,29 @@ def read_trajectories(path: str | Path) -> tuple[list[np.ndarray], tuple[int, in
             raise ValueError(f"trajectory {name}: needs at least 2 points, got {len(t)}")
         _check_inside(t, canvas, name)
     return [t.astype(np.float32) for t in trajs], canvas
+
+
+def sample_tracks(flow: np.ndarray, max_points: int, stride: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Tora's stage-2 trajectories from a clip's dense forward flow ``(F, 2, H, W)`` (frame f
+    to f+1): ``1..max_points`` points drawn without replacement from a ``stride``-spaced grid
+    of the first frame with probability proportional to their flow magnitude (points that do
+    not move are never drawn), each tracked by chaining the flow at its pixel,
+    ``p_{f+1} = p_f + flow_f(p_f)``. Returns ``(K, F, 2)`` pixel ``(x, y)`` (``K = 0`` when
+    nothing moves)."""
+    F_, _, H, W = flow.shape
+    ys, xs = np.mgrid[stride // 2:H:stride, stride // 2:W:stride]
+    mag = np.hypot(flow[0, 0, ys, xs], flow[0, 1, ys, xs]).ravel()
+    moving = np.flatnonzero(mag > 1e-6)
+    if not len(moving):
+        return np.zeros((0, F_, 2), np.float32)
+    k = int(rng.integers(1, min(max_points, len(moving)) + 1))
+    pick = rng.choice(moving, size=k, replace=False, p=mag[moving] / mag[moving].sum())
+    pts = np.stack([xs.ravel()[pick], ys.ravel()[pick]], 1).astype(np.float32) + 0.5
+    tracks = [pts.copy()]
+    for f in range(F_ - 1):
+        c = np.clip(np.floor(pts[:, 0]).astype(int), 0, W - 1)
+        r = np.clip(np.floor(pts[:, 1]).astype(int), 0, H - 1)
+        pts = pts + flow[f][:, r, c].T
+        tracks.append(pts.copy())
+    return np.stack(tracks, 1)

@@ -56,15 +56,16 @@ class MovingShapesDataset(Dataset):
     ``label``: ``None``, ``"first_color"`` (palette index of the first object) or
     ``"num_objects"`` (count - 1) for class-conditional training. ``images``: items are one
     frame of the clip, ``(3, H, W)``, captioned without motion words (text-to-image training,
-    Make-A-Video's first stage).
+    Make-A-Video's first stage). ``flow``: clip items also carry their dense forward flow
+    ``"flow"`` ``(F, 2, H, W)`` in pixels (Tora's trajectory training).
     """
 
     def __init__(self, cfg: MovingShapesConfig, seed: int = 0, length: int = 10 ** 9,
-                 label: str | None = None, images: bool = False):
+                 label: str | None = None, images: bool = False, flow: bool = False):
         if label not in (None, "first_color", "num_objects"):
             raise ValueError(f"unknown moving_shapes label {label!r}")
         self.cfg, self.seed, self.length, self.label = cfg, seed, length, label
-        self.images = images
+        self.images, self.flow = images, flow
 
     @property
     def num_classes(self) -> int | None:
@@ -95,6 +96,8 @@ class MovingShapesDataset(Dataset):
         else:
             item = {"video": frames_to_tensor(clip.video), "caption": clip.caption,
                     "fps": clip.fps}
+            if self.flow:
+                item["flow"] = torch.from_numpy(clip.flow)
         if self.label == "first_color":
             item["label"] = list(PALETTE).index(clip.colors[0])
         elif self.label == "num_objects":
@@ -328,7 +331,8 @@ def collate(items: list[dict]) -> dict:
 @DATASETS.register("moving_shapes")
 def moving_shapes_dataset(d, seed: int) -> MovingShapesDataset:
     """``data.kind: moving_shapes``: an endless stream of ``data.moving_shapes`` clips."""
-    return MovingShapesDataset(d.moving_shapes, seed=seed, label=d.label, images=d.images)
+    return MovingShapesDataset(d.moving_shapes, seed=seed, label=d.label, images=d.images,
+                               flow=d.flow)
 
 
 @DATASETS.register("video_folder")

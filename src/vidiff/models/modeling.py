@@ -15,7 +15,7 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..files import read_json, read_tensors
-from ..ranges import check_range
+from ..ranges import build_checked
 from ..registry import MODELS, check_fields
 
 __all__ = ["ModelMixin", "MODELS", "load_model", "build_model", "atomic_write"]
@@ -100,14 +100,8 @@ class ModelMixin(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any]):
         cfg = {k: v for k, v in config.items() if not k.startswith("_")}
-        check_fields(cls.config_class, cfg, cls.__name__)
-        for f in dataclasses.fields(cls.config_class):  # JSON turns tuples into lists
-            if f.name in cfg and isinstance(cfg[f.name], list):
-                cfg[f.name] = tuple(cfg[f.name])
-            if f.name in cfg and f.metadata.get("range") and cfg[f.name] is not None:
-                for v in cfg[f.name] if isinstance(cfg[f.name], tuple) else (cfg[f.name],):
-                    check_range(f"{cls.__name__}.{f.name}", v, f.metadata["range"])
-        return cls(cls.config_class(**cfg))
+        check_fields(cls.config_class, cfg, cls.__name__)  # (a RegistryError, as types are)
+        return cls(build_checked(cls.config_class, cfg, cls.__name__))
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, map_location: str = "cpu"):

@@ -244,7 +244,8 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         loads its weights), by the keyword each feeds."""
         key = (id(self.model), str(self.device))
         if getattr(self, "_encoders", (None,))[0] != key:
-            self._encoders = (key, condition_encoders(self.model, self.experiment, self.device))
+            self._encoders = (key, condition_encoders(self.model, self.experiment, self.device,
+                                                      self.components))
         return self._encoders[1]
 
     def random_class_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:

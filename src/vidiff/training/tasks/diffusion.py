@@ -55,7 +55,8 @@ class DiffusionTask(Task):
             # an autoencoder whose latents need a pipeline of their own (LaMD's image-to-video)
             self.pipeline_class = getattr(ae, "latent_pipeline", self.pipeline_class)
         self.joint: JointImages | None = None
-        self.encoders = condition_encoders(self.model, cfg, device)
+        self.companions = self._companions(cfg, device)
+        self.encoders = condition_encoders(self.model, cfg, device, self.companions)
 
     def _record_sample_shape(self, frames: int, size: int) -> None:
         """Write the clip the model learns (pixels ``frames x size x size``, in its own space)
@@ -167,5 +168,16 @@ class DiffusionTask(Task):
                               snr_floor=dc.snr_floor, t=tt, noise=noise,
                               given=given, cond_t=cond_t, **cond)
 
+    @staticmethod
+    def _companions(cfg, device: torch.device) -> dict[str, ModelMixin]:
+        """Frozen models a condition needs (Tora's trajectory autoencoder, named by the
+        recipe's ``trajectory.autoencoder``), carried by every checkpoint."""
+        path = (cfg.trajectory or {}).get("autoencoder") if cfg.trajectory else None
+        if not path:
+            return {}
+        ae = load_model(resolve_checkpoint(path), map_location="cpu")
+        return {"trajectory_autoencoder": ae.to(device).eval().requires_grad_(False)}
+
     def submodels(self) -> dict[str, ModelMixin]:
-        return {"autoencoder": self.autoencoder} if self.autoencoder is not None else {}
+        out = {"autoencoder": self.autoencoder} if self.autoencoder is not None else {}
+        return {**out, **self.companions}

@@ -1,0 +1,94 @@
+"""Tora's motion condition: sparse tracks drawn from a clip's flow, flow images to motion latents
+(trajectory autoencoder, average pooling, frame sampling), the same colouring in training and
+sampling, and the trajectory autoencoder's data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vidiff.conditioning.motion import MotionEncoder, TrajectoryConfig
+from vidiff.conditioning.trajectory import sample_tracks, trajectory_flow_images
+from vidiff.data import FlowImageDataset, MovingShapesConfig, MovingShapesDataset, generate_clip
+from vidiff.models import VideoAutoencoder, VideoAutoencoderConfig
+
+CFG = MovingShapesConfig(size=32, num_frames=8, min_objects=1, max_objects=2)
+
+
+def test_sparse_tracks_follow_the_objects():
+    clip = generate_clip(CFG, 3)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        tr = sample_tracks(clip.flow, 3, 2, rng)
+        assert 1 <= len(tr) <= 3 and tr.shape[1:] == (8, 2)
+        for p in tr:  # a point on an object moves with that object's centroid
+            steps = np.diff(p, axis=0)
+            obj = np.diff(clip.trajectories, axis=1)  # (N, F - 1, 2)
+            assert any(np.allclose(steps[0], o[0], atol=1e-4) for o in obj)
+    still = np.zeros((4, 2, 16, 16), np.float32)
+    assert sample_tracks(still, 3, 2, rng).shape == (0, 4, 2)
+
+
+class _Model:
+    sample_shape = (2, 8)  # latent frames, size (f_t 4, f_s 4: 8 frames of 32x32)
+
+
+@pytest.mark.parametrize("compression", ["avg_pool", "sample", "vae"])
+def test_flow_images_become_latents_on_the_grid(compression):
+    ae = VideoAutoencoder(VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2, 2),
+                                                 latent_channels=4)).eval() \
+        if compression == "vae" else None
+    enc = MotionEncoder(TrajectoryConfig(compression=compression, mode="sparse"), ae)
+    tracks = np.array([[[4.0 + 2 * f, 16.0] for f in range(8)]], np.float32)  # (1, 8, 2)
+    m, u = enc.for_sampling(_Model(), tracks, 3, device=torch.device("cpu"), generator=None,
+                            guidance_scale=0.0, defaults=None)
+    assert torch.equal(m, u) and m.shape == (3, 4 if ae else 3, 2, 8, 8)
+    assert torch.equal(m[0], m[2])
+    # training on the same tracks colours them the same way: the same latents
+    images = enc.images([tracks], 8, (32, 32))
+    assert np.array_equal(images[0], trajectory_flow_images(tracks, 32, 32, 2.0, 4.0))
+    with pytest.raises(ValueError, match=r"must be \(K, 8, 2\)"):
+        enc.for_sampling(_Model(), tracks[:, :5], 1, device=torch.device("cpu"),
+                         generator=None, guidance_scale=0.0, defaults=None)
+    with pytest.raises(ValueError, match="trajectory-controlled: pass trajectories"):
+        enc.for_sampling(_Model(), None, 1, device=torch.device("cpu"), generator=None,
+                         guidance_scale=0.0, defaults=None)
+
+
+def test_training_condition_from_the_batch():
+    ds = MovingShapesDataset(CFG, flow=True)
+    batch = {"flow": torch.stack([ds[i]["flow"] for i in range(2)])}
+    assert batch["flow"].shape == (2, 8, 2, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    for mode in ("dense", "sparse"):
+        enc = MotionEncoder(TrajectoryConfig(compression="avg_pool", mode=mode))
+        m = enc.for_training(_Model(), batch, device=torch.device("cpu"), generator=g,
+                             drop_prob=0.0)
+        assert m.shape == (2, 3, 2, 8, 8) and bool((m.abs() > 0).any())
+    with pytest.raises(ValueError, match="data.flow: true"):
+        enc.for_training(_Model(), {"video": torch.zeros(1)}, device=torch.device("cpu"),
+                         generator=g, drop_prob=0.0)
+    with pytest.raises(ValueError, match="needs trajectory.autoencoder"):
+        MotionEncoder(TrajectoryConfig(compression="vae"))
+
+
+def test_trajectory_autoencoder_data():
+    ds = FlowImageDataset(CFG, TrajectoryConfig(), sparse_prob=0.5)
+    items = [ds[i]["video"] for i in range(6)]
+    assert all(x.shape == (3, 8, 32, 32) for x in items)
+    assert all(float(x.min()) >= -1 and float(x.max()) <= 1 for x in items)
+    assert torch.equal(ds[2]["video"], items[2])
+    assert not any(x[:, 0].ne(1).any() for x in items)  # frame 0: no motion, white
+
+
+def test_dense_maps_agree_with_a_tracked_point():
+    from vidiff.conditioning.trajectory import dense_displacement_maps, displacement_maps
+
+    clip = generate_clip(MovingShapesConfig(size=32, num_frames=8, min_objects=1,
+                                            max_objects=1), 4)
+    tr = sample_tracks(clip.flow, 1, 2, np.random.default_rng(1))
+    sparse, dense = displacement_maps(tr, 32, 32), dense_displacement_maps(clip.flow)
+    hit = sparse.any(axis=1)  # (F, H, W): where the point wrote
+    assert hit.sum() >= 1 and not dense[0].any()
+    assert np.allclose(sparse.transpose(0, 2, 3, 1)[hit], dense.transpose(0, 2, 3, 1)[hit])
