@@ -41,7 +41,7 @@ def test_flow_images_become_latents_on_the_grid(compression):
         if compression == "vae" else None
     enc = MotionEncoder(TrajectoryConfig(compression=compression, mode="sparse"), ae)
     tracks = np.array([[[4.0 + 2 * f, 16.0] for f in range(8)]], np.float32)  # (1, 8, 2)
-    m, u = enc.for_sampling(_Model(), tracks, 3, device=torch.device("cpu"), generator=None,
+    m, u = enc.for_sampling(_Model(), {"trajectories": tracks}, 3, device=torch.device("cpu"), generator=None,
                             guidance_scale=0.0, defaults=None)
     assert torch.equal(m, u) and m.shape == (3, 4 if ae else 3, 2, 8, 8)
     assert torch.equal(m[0], m[2])
@@ -49,7 +49,7 @@ def test_flow_images_become_latents_on_the_grid(compression):
     images = enc.images([tracks], 8, (32, 32))
     assert np.array_equal(images[0], trajectory_flow_images(tracks, 32, 32, 2.0, 4.0))
     with pytest.raises(ValueError, match=r"must be \(K, 8, 2\)"):
-        enc.for_sampling(_Model(), tracks[:, :5], 1, device=torch.device("cpu"),
+        enc.for_sampling(_Model(), {"trajectories": tracks[:, :5]}, 1, device=torch.device("cpu"),
                          generator=None, guidance_scale=0.0, defaults=None)
     with pytest.raises(ValueError, match="trajectory-controlled: pass trajectories"):
         enc.for_sampling(_Model(), None, 1, device=torch.device("cpu"), generator=None,

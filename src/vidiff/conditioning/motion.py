@@ -100,6 +100,8 @@ class MotionEncoder(ConditionEncoder):
 
     @classmethod
     def videos_given(cls, value: Any) -> int | None:
+        """One video a set when a list of several sets is given."""
+        value = (value or {}).get("trajectories")
         return len(value) if isinstance(value, (list, tuple)) and len(value) > 1 else None
 
     @torch.no_grad()
@@ -127,6 +129,7 @@ class MotionEncoder(ConditionEncoder):
     def for_sampling(self, model: nn.Module, value: Any, num_videos: int, *,
                      device: torch.device, generator: torch.Generator | None,
                      guidance_scale: float, defaults: Any) -> tuple[Tensor, Tensor] | None:
+        value = (value or {}).get("trajectories")
         if value is None:
             raise ValueError("this model is trajectory-controlled: pass trajectories= (one set "
                              "(K, F, 2) of pixel paths, or one a video)")

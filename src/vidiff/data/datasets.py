@@ -315,13 +315,16 @@ class VideoFolderDataset(Dataset):
 
 
 def collate(items: list[dict]) -> dict:
-    """Stack ``video`` (or cached ``latents``, and ``label``/``fps``); keep captions as a list."""
+    """Stack ``video`` (or cached ``latents``, and ``label``/``fps``/``flow``); keep captions as
+    a list."""
     key = "latents" if "latents" in items[0] else "video"
     out = {key: torch.stack([it[key] for it in items])}
     if all("label" in it for it in items):
         out["label"] = torch.tensor([it["label"] for it in items])
     if all("fps" in it for it in items):
         out["fps"] = torch.tensor([float(it["fps"]) for it in items])
+    if all("flow" in it for it in items):
+        out["flow"] = torch.stack([it["flow"] for it in items])
     if any("caption" in it for it in items):  # (a missing caption is the empty prompt)
         out["caption"] = [it.get("caption", "") for it in items]
     return out

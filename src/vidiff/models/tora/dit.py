@@ -117,6 +117,12 @@ class STDiT(ModelMixin):
         nn.init.zeros_(self.proj_out.bias)
 
     @property
+    def pipeline_class(self) -> str | None:
+        """``TrajectoryPipeline`` for a trajectory-controlled model (its checkpoints load as
+        one), else the diffusion task's default."""
+        return "TrajectoryPipeline" if self.config.motion_channels is not None else None
+
+    @property
     def accepted_conditions(self) -> frozenset[str]:  # type: ignore[override]
         """``context`` with cross-attention, ``fps`` and ``motion`` as configured."""
         c = self.config

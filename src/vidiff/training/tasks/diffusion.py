@@ -54,6 +54,8 @@ class DiffusionTask(Task):
             self.autoencoder = ae.to(device).eval().requires_grad_(False)
             # an autoencoder whose latents need a pipeline of their own (LaMD's image-to-video)
             self.pipeline_class = getattr(ae, "latent_pipeline", self.pipeline_class)
+        # a model that needs a pipeline of its own (Tora's trajectory control)
+        self.pipeline_class = getattr(self.model, "pipeline_class", None) or self.pipeline_class
         self.joint: JointImages | None = None
         self.companions = self._companions(cfg, device)
         self.encoders = condition_encoders(self.model, cfg, device, self.companions)

@@ -1,0 +1,72 @@
+"""Tora end to end on a tiny pixel-space ST-DiT: a trajectory autoencoder trained on flow images,
+the trajectory-controlled model trained with it (the checkpoint carries it), and the
+TrajectoryPipeline sampling from trajectory files with a first frame kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vidiff.config import load_config
+from vidiff.pipelines import DiffusionPipeline, TrajectoryPipeline, load_trajectories
+from vidiff.training import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMON = ["train.progress=false", "train.tensorboard=false", "train.log_every=1",
+          "train.batch_size=2", "data.moving_shapes.size=16",
+          "data.moving_shapes.num_frames=4", "data.moving_shapes.max_objects=1"]
+
+
+@pytest.fixture(scope="module")
+def tora_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tora")
+    ae = load_config(ROOT / "configs" / "lvdm_ae_tiny.yaml", COMMON + [
+        f"train.out_dir={d / 'traj_ae'}", "train.steps=2", "data.kind=trajectory_flow",
+        "model.base_channels=8", "model.channel_mult=[1]", "model.latent_channels=4",
+        "model.patch_size=1", "model.spatial_factor=1", "model.temporal_factor=1",
+        "model.output_stage=0", "data.trajectory={max_flow: 2.0, sigma: 1.0}"])
+    Trainer(ae).fit()
+    cfg = load_config(ROOT / "configs" / "vdm_tiny.yaml", COMMON + [
+        f"train.out_dir={d / 'tora'}", "train.steps=3", "data.flow=true",
+        "diffusion.schedule.kind=rectified_flow", "diffusion.prediction=flow",
+        "diffusion.weighting=uniform", "diffusion.clip=null",
+        "diffusion.frame_masks={none: 0.5, first: 0.5}",
+        f"trajectory={{autoencoder: {d / 'traj_ae'}, mode: sparse, max_flow: 2.0, sigma: 1.0}}",
+        "sample.sampler=euler", "sample.steps=3", "sample.num_frames=4"])
+    cfg.model = {"type": "STDiT", "in_channels": 3, "hidden_size": 32, "depth": 1,
+                 "num_heads": 2, "patch_size": 4, "motion_channels": 4}
+    Trainer(cfg).fit()
+    return d
+
+
+def test_the_checkpoint_carries_the_trajectory_autoencoder(tora_run):
+    pipe = DiffusionPipeline.from_pretrained(tora_run / "tora")
+    assert isinstance(pipe, TrajectoryPipeline)
+    assert pipe.components["trajectory_autoencoder"] is not None
+    assert pipe.clip_size == (4, 16)
+
+
+def test_sampling_from_files_keeps_the_first_frame(tora_run, tmp_path):
+    pipe = DiffusionPipeline.from_pretrained(tora_run / "tora")
+    a, b = tmp_path / "a.txt", tmp_path / "b.json"
+    a.write_text("32,32\n64,32\n96,32\n128,32\n160,32\n192,32\n224,32\n")
+    b.write_text(json.dumps({"canvas": [16, 16], "trajectories": [[[2, 2], [4, 4]]]}))
+    paths = load_trajectories([a, b], 4, (16, 16))
+    assert paths.shape == (2, 4, 2)
+    assert np.allclose(paths[0, 0], (2, 2)) and np.allclose(paths[0, -1], (14, 2))
+    img = torch.rand(3, 16, 16) * 2 - 1
+    out = pipe(trajectories=paths, image=img, num_videos=2, output_type="pt",
+               generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 3, 4, 16, 16)
+    assert torch.allclose(out[:, :, 0], img.clamp(-1, 1).expand(2, -1, -1, -1), atol=1e-5)
+    other = pipe(trajectories=paths[:1], num_videos=1, output_type="pt",
+                 generator=torch.Generator().manual_seed(0))
+    assert other.shape == (1, 3, 4, 16, 16)
+    with pytest.raises(ValueError, match="trajectory-controlled: pass trajectories"):
+        pipe(num_videos=1)
+    with pytest.raises(ValueError, match="makes 16x16 frames"):
+        pipe(trajectories=paths, image=torch.rand(3, 8, 8))
