@@ -13,10 +13,11 @@ with **no time axis**:
   ``z_m`` normalised to unit variance by :attr:`scale_factor` (measured on data);
 * **fusion decoder** ``D_V`` (3D U-Net): ``z_m`` fused with ``f^k``, grown in time to ``L``
   frames by temporally upsampling 3D blocks at ``H / f_s``, then in space level by level with
-  each ``f^i`` through a skip, down to full resolution. Each skip is ``f^i`` warped to every
-  frame by a backward flow the decoder predicts from its features at ``H / f_s`` (``warp_skips``;
-  the flow head is zero at init, i.e. ``f^i`` broadcast over frames): content is carried along
-  the motion rather than redrawn (our choice; the paper does not say how its skips cross time).
+  each ``f^i`` through a skip, down to full resolution. Each skip is ``f^i`` broadcast over the
+  frames and, with ``warp_skips``, also ``f^i`` warped to every frame by a backward flow the
+  decoder predicts from its features at ``H / f_s`` (zero at init): content can be carried
+  along the motion rather than redrawn (our choice; the paper does not say how its skips cross
+  time).
 
 The decoder sees the first frame only through ``E_I`` (a swap test holds this). The model is an
 :class:`~vidiff.models.autoencoder.Autoencoder` whose ``decode`` needs the first frame:
@@ -59,9 +60,9 @@ class MCDVAEConfig:
     motion_width: int = ranged(64, ">= 1")
     #: 3D residual blocks of the motion encoder and of the decoder at ``H / f_s`` per time level
     num_res_blocks: int = ranged(1, ">= 1")
-    #: warp the content skips to each frame by a flow the decoder predicts (at ``H / f_s``,
-    #: zero at init, so the skips start as the first frame's features broadcast over time):
-    #: content then moves with the motion instead of being redrawn from ``z_m``
+    #: add to each content skip the features warped to every frame by a flow the decoder
+    #: predicts (at ``H / f_s``, zero at init): content can then move with the motion instead
+    #: of being redrawn from ``z_m``
     warp_skips: bool = True
     #: multiply ``z_m`` by this before diffusion (1 / std measured on data)
     scale_factor: float = ranged(1.0, "> 0")
@@ -138,12 +139,13 @@ class _FusionDecoder(nn.Module):
             mods += [_TemporalUpsample(w)] + [ResBlock3D(w, w) for _ in range(c.num_res_blocks)]
         self.temporal = nn.Sequential(*mods)
         # spatial levels from H / f_s up to full resolution, each with its content skip
-        self.skip_in = ResBlock3D(w + chs[-1], chs[-1], kt=1)
+        k = 2 if c.warp_skips else 1  # broadcast (+ warped) copies of each skip
+        self.skip_in = ResBlock3D(w + k * chs[-1], chs[-1], kt=1)
         self.ups = nn.ModuleList()
         cur = chs[-1]
         for ch in reversed(chs[:-1]):
             self.ups.append(nn.ModuleDict({"conv": conv3d(cur, ch, kt=1),
-                                           "block": ResBlock3D(2 * ch, ch, kt=1)}))
+                                           "block": ResBlock3D((1 + k) * ch, ch, kt=1)}))
             cur = ch
         self.norm_out = FrameNorm(cur)
         self.conv_out = conv3d(cur, c.in_channels, kt=1)
@@ -154,10 +156,12 @@ class _FusionDecoder(nn.Module):
             nn.init.zeros_(self.flow.bias)
 
     def _skip(self, f: Tensor, flow: Tensor | None, L: int) -> Tensor:
-        """The content feature ``f`` ``(B, C, 1, H, W)`` for every frame: broadcast, or sampled
-        at ``x + flow_t(x)`` (bilinear; ``flow`` ``(B, 2, L, h, w)`` in grid cells of ``h``)."""
+        """The content feature ``f`` ``(B, C, 1, H, W)`` for every frame: broadcast, and (with
+        a flow) sampled at ``x + flow_t(x)`` (bilinear; ``flow`` ``(B, 2, L, h, w)`` in grid
+        cells of ``h``), concatenated."""
+        broadcast = f.expand(-1, -1, L, -1, -1)
         if flow is None:
-            return f.expand(-1, -1, L, -1, -1)
+            return broadcast
         B, C, _, H, W = f.shape
         h, w = flow.shape[3:]
         fl = F.interpolate(rearrange(flow, "b c l y x -> (b l) c y x"), size=(H, W),
@@ -167,16 +171,18 @@ class _FusionDecoder(nn.Module):
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         grid = torch.stack([gx + fl[:, 0] * 2 / w, gy + fl[:, 1] * 2 / h], dim=-1)
         src = f[:, :, 0].repeat_interleave(L, dim=0)
-        out = F.grid_sample(src, grid.to(src.dtype), mode="bilinear", padding_mode="border",
+        out = F.grid_sample(src, grid.to(src.dtype), mode="bilinear", padding_mode="zeros",
                             align_corners=False)
-        return rearrange(out, "(b l) c y x -> b c l y x", b=B)
+        return torch.cat([broadcast, rearrange(out, "(b l) c y x -> b c l y x", b=B)], dim=1)
 
     def forward(self, z: Tensor, feats: list[Tensor]) -> Tensor:
         deep = feats[-1][:, :, 0]
         h = self.unfold(F.silu(self.fuse(torch.cat([z, deep], dim=1))))
         h = self.temporal(rearrange(h, "b (c f) h w -> b c f h w", f=self.rest))
         L = h.shape[2]
-        flow = self.flow(h) if self.flow is not None else None
+        # bounded to the grid's size (a flow head gone wild cannot scatter the features)
+        flow = h.shape[-1] * torch.tanh(self.flow(h) / h.shape[-1]) if self.flow is not None \
+            else None
         h = self.skip_in(torch.cat([h, self._skip(feats[-1], flow, L)], dim=1))
         for up, f in zip(self.ups, reversed(feats[:-1])):
             h = up["conv"](F.interpolate(h, scale_factor=(1, 2, 2), mode="nearest"))
