@@ -70,3 +70,28 @@ def test_sampling_from_files_keeps_the_first_frame(tora_run, tmp_path):
         pipe(num_videos=1)
     with pytest.raises(ValueError, match="makes 16x16 frames"):
         pipe(trajectories=paths, image=torch.rand(3, 8, 8))
+
+
+def test_sample_command_with_trajectory_files_and_a_first_frame(tora_run, tmp_path, capsys):
+    from PIL import Image
+
+    from vidiff.cli import main
+
+    a = tmp_path / "a.txt"
+    a.write_text("32,32\n128,64\n224,224\n")
+    img = tmp_path / "first.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(img)
+    out = tmp_path / "tora.mp4"
+    assert main(["sample", str(tora_run / "tora"), "--trajectory", str(a), "--trajectory",
+                 str(a), "--image", str(img), "--num-videos", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert Path(report["paths"]).is_file() and Path(report["video"]).is_file()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("10,10\n300,10\n")
+    assert main(["sample", str(tora_run / "tora"), "--trajectory", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "vidiff: error: trajectory bad.txt: point 2 (300, 10) is outside the " \
+                  "256x256 canvas"
+    assert main(["sample", "vdm_tiny", "--trajectory", str(a)]) == 2
+    assert "not trajectory-controlled" in capsys.readouterr().err

@@ -31,6 +31,11 @@ class Sample(Command):
         p.add_argument("--prompt", help="text-conditioned models: what the clips show")
         p.add_argument("--negative-prompt",
                        help="what guidance steers away from (default: the empty prompt)")
+        p.add_argument("--trajectory", action="append", default=[], metavar="FILE",
+                       help="trajectory-controlled models (Tora): a path file (x,y a line on "
+                            "a 256x256 canvas, or JSON with a canvas); repeat for several")
+        p.add_argument("--image", metavar="FILE",
+                       help="trajectory-controlled models: the first frame to keep")
         p.add_argument("--prompts", metavar="FILE",
                        help="a text file of prompts, one a line: one output file per prompt "
                             "(OUT_000.mp4, ...)")
@@ -55,6 +60,7 @@ class Sample(Command):
             raise CLIError("give --prompt or --prompts, not both")
         prompts = read_prompts(a.prompts) if a.prompts else [a.prompt]
         pipe = load_pipeline(a.checkpoint, a.device, a.guide)
+        paths, first = trajectory_inputs(pipe, a)
         takes_fps = "fps" in model_conditions(pipe.model)
         fps = a.fps or pipe.experiment.sample.fps
         kw = sampler_options(a, a.sampler or pipe.experiment.sample.sampler)
@@ -69,13 +75,16 @@ class Sample(Command):
             vids = pipe(num_videos=a.num_videos, num_frames=a.num_frames,
                         class_labels=a.class_label, generator=g, progress=not a.quiet,
                         **({"fps": fps} if takes_fps else {}), **text,
-                        **sampling_kwargs(a), **kw)
+                        **({"trajectories": paths, "image": first} if paths is not None
+                           else {}), **sampling_kwargs(a), **kw)
             report["seconds"] += time.perf_counter() - t0
             out = Path(a.out)
             if a.prompts:
                 out = out.with_name(f"{out.stem}_{i:03d}{out.suffix}")
             files = write_sample_outputs(list(vids), out, a.video_fps or fps,
                                          None if prompt is None else [prompt] * len(vids))
+            if paths is not None:
+                files["paths"] = write_path_sheet(vids, paths, out)
             if a.prompts:
                 report.setdefault("outputs", []).append({"prompt": prompt, **files})
             else:
@@ -83,6 +92,45 @@ class Sample(Command):
         report["seconds"] = round(report["seconds"], 2)
         print(json.dumps(report))
         return 0
+
+
+def trajectory_inputs(pipe, a: argparse.Namespace):
+    """``(paths (K, F, 2), first frame or None)`` from ``--trajectory`` / ``--image`` for a
+    trajectory-controlled checkpoint, ``(None, None)`` without them.
+
+    Raises:
+        CLIError: trajectories for another kind of model, or ``--image`` without them.
+    """
+    from ..pipelines import TrajectoryPipeline, load_trajectories
+
+    if not a.trajectory:
+        if a.image:
+            raise CLIError("--image needs --trajectory (for a first frame without paths, "
+                           "use `vidiff i2v`)")
+        return None, None
+    if not isinstance(pipe, TrajectoryPipeline):
+        raise CLIError(f"{a.checkpoint} is not trajectory-controlled; --trajectory needs a "
+                       "Tora checkpoint")
+    frames, size = pipe.clip_size
+    frames = a.num_frames or frames
+    paths = load_trajectories(a.trajectory, frames, (size, size))
+    first = None
+    if a.image:
+        from ..data.images import load_image
+
+        first, _ = load_image(a.image, size)
+    return paths, first
+
+
+def write_path_sheet(vids, paths, out: Path) -> str:
+    """``<stem>_paths.png``: each clip's frames with the requested paths drawn over them."""
+    from PIL import Image
+
+    from ..data.sample_outputs import contact_sheet, draw_paths
+
+    sheet = out.with_name(out.stem + "_paths.png")
+    Image.fromarray(contact_sheet([draw_paths(v, paths) for v in vids[:8]], scale=1)).save(sheet)
+    return str(sheet)
 
 
 def read_prompts(path: str) -> list[str]:

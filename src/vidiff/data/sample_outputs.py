@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .video_io import write_video
 
-__all__ = ["contact_sheet", "tile_videos", "write_sample_outputs"]
+__all__ = ["contact_sheet", "tile_videos", "write_sample_outputs", "draw_paths"]
 
 
 def contact_sheet(videos: Sequence[np.ndarray], scale: int = 2, gap: int = 2,
@@ -51,6 +51,25 @@ def _label_rows(sheet: np.ndarray, labels: Sequence[str], n: int, row_h: int) ->
         part = sheet[i * row_h:(i + 1) * row_h]
         out[y + strip:y + strip + part.shape[0], :sheet.shape[1]] = part
     return out
+
+
+def draw_paths(video: np.ndarray, paths: np.ndarray, scale: int = 4) -> np.ndarray:
+    """A clip ``(F, H, W, 3)`` upscaled ``scale`` times with requested point paths ``(K, F, 2)``
+    (pixel ``x, y``) drawn over every frame: the whole path as a thin line, the point this frame
+    should be at as a ring (one colour a path)."""
+    colors = [(255, 255, 255), (255, 160, 0), (0, 200, 255), (255, 0, 160), (160, 255, 0)]
+    out = []
+    for f, frame in enumerate(video):
+        im = Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale),
+                                           Image.NEAREST)
+        d = ImageDraw.Draw(im)
+        for k, path in enumerate(np.asarray(paths, np.float32) * scale):
+            c = colors[k % len(colors)]
+            d.line([tuple(p) for p in path], fill=c, width=1)
+            x, y = path[f]
+            d.ellipse([x - 3, y - 3, x + 3, y + 3], outline=c, width=1)
+        out.append(np.asarray(im))
+    return np.stack(out)
 
 
 def tile_videos(videos: Sequence[np.ndarray], max_cols: int = 8) -> np.ndarray:
