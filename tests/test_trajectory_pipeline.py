@@ -95,3 +95,27 @@ def test_sample_command_with_trajectory_files_and_a_first_frame(tora_run, tmp_pa
                   "256x256 canvas"
     assert main(["sample", "vdm_tiny", "--trajectory", str(a)]) == 2
     assert "not trajectory-controlled" in capsys.readouterr().err
+
+
+def test_test_paths_and_the_eval_reports_trajectory_error(tora_run, capsys):
+    from vidiff.cli import main
+    from vidiff.evaluation.trajectory_eval import path_errors, test_path, trajectory_requests
+
+    rng = np.random.default_rng(0)
+    for kind in ("circle", "zigzag", "spiral"):
+        p = test_path(kind, 16, 64, rng)
+        assert p.shape == (16, 2) and p.min() >= 64 / 5 - 1e-4 and p.max() <= 64 - 64 / 5
+        assert np.linalg.norm(np.diff(p, axis=0), axis=1).max() < 20
+    # a clip whose object follows the path exactly has zero error
+    from vidiff.data.moving_shapes import render_frame
+    path = test_path("circle", 8, 64, rng)
+    video = np.stack([render_frame(64, [("red", "square", 6.0, x, y)]) for x, y in path])
+    assert np.allclose(path_errors(video, "red", path), 0, atol=0.6)
+    assert np.isnan(path_errors(video, "blue", path)).all()
+    assert [r[2] for r in trajectory_requests(4, 8, 64)] == ["circle", "zigzag", "spiral",
+                                                             "circle"]
+    assert main(["eval", str(tora_run / "tora"), "--num-videos", "3", "--steps", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    t = report["trajectory_control"]
+    assert len(t["per_frame_px"]) == 4 and set(t["per_family_px"]) <= {"circle", "zigzag",
+                                                                        "spiral"}

@@ -81,6 +81,7 @@ def _checkpoint_samples(a: argparse.Namespace):
 
     from ..evaluation import expected_counts, moving_shapes_config, reference_clips
     from ..evaluation.i2v import evaluate_i2v
+    from ..evaluation.trajectory_eval import trajectory_requests
 
     from ..conditioning import model_conditions
     from ..data.captions import prompt_set
@@ -97,6 +98,12 @@ def _checkpoint_samples(a: argparse.Namespace):
     text = "context" in model_conditions(pipe.model) and images is None
     motion = text and text_with_motion(pipe.experiment)
     prompts = prompt_set(a.num_videos, a.seed, motion=motion) if text else None
+    # trajectory control (Tora): held-out path families, one object a prompt
+    requests = None
+    if "motion" in model_conditions(pipe.model):
+        frames, size = pipe.clip_size
+        requests = trajectory_requests(a.num_videos, frames, size, a.seed)
+        prompts = [r[0] for r in requests] if text else None
     g = torch.Generator().manual_seed(a.seed)
     vids, labels = [], []
     t0 = time.perf_counter()
@@ -107,6 +114,8 @@ def _checkpoint_samples(a: argparse.Namespace):
         cond = {"prompt": prompts[start:start + n]} if text else {}
         if images is not None:
             cond = {"image": np.stack(images[start:start + n])}
+        if requests is not None:
+            cond["trajectories"] = [r[3][None] for r in requests[start:start + n]]
         vids += list(pipe(num_videos=n, class_labels=lab, generator=g, progress=False,
                           **cond, **sampling_kwargs(a)))
     report = {"source": str(a.target), "kind": "checkpoint",
@@ -117,6 +126,8 @@ def _checkpoint_samples(a: argparse.Namespace):
         report["prompts"] = prompts
     if images is not None:  # the generated first frame, identity kept, ...
         report["image_to_video"] = evaluate_i2v(vids, images, cfg)
+    if requests is not None:
+        report["trajectory_control"] = trajectory_report(vids, requests, text)
     report["mean_speed"] = mean_speed(vids)
     report["real_mean_speed"] = mean_speed(reference_clips(cfg, 64))
     return report, vids, cfg, expected_counts(pipe.experiment, labels)
@@ -127,3 +138,28 @@ def text_with_motion(experiment) -> bool:
     for a direction): not on images only, not on clips with their captions dropped."""
     d = experiment.data
     return not d.images and not d.drop_captions
+
+
+def trajectory_report(vids, requests, by_color: bool) -> dict:
+    """Trajectory error (pixels) of clips sampled for ``requests`` (see
+    :func:`~vidiff.evaluation.trajectory_eval.trajectory_requests`): mean over seen frames, per
+    frame, per path family, and the share of frames where the object is not seen. Without text
+    the object followed is the one nearest the path's start in frame 0."""
+    import numpy as np
+
+    from ..evaluation.detector import detect_frame
+    from ..evaluation.trajectory_eval import TEST_PATHS, path_errors
+
+    errs = []
+    for v, (_, color, _, path) in zip(vids, requests):
+        if not by_color:
+            dets = detect_frame(v[0])
+            near = min(dets, key=lambda d: np.hypot(*(np.array(d.centroid) - path[0])),
+                       default=None)
+            color = near.color if near is not None else color
+        errs.append(path_errors(v, color, path))
+    e = np.stack(errs)  # (N, F)
+    fam = {k: float(np.nanmean(e[[r[2] == k for r in requests]])) for k in TEST_PATHS
+           if any(r[2] == k for r in requests)}
+    return {"mean_px": float(np.nanmean(e)), "per_frame_px": np.nanmean(e, 0).round(2).tolist(),
+            "per_family_px": fam, "missing": float(np.isnan(e).mean())}

@@ -1,0 +1,67 @@
+"""Trajectory error on paths unlike the training ones (Tora's metric, Zhang et al. 2024 §4):
+circles, zigzags and spirals that Moving Shapes never draws (its objects move in straight
+lines or smooth random turns), the object asked for by a one-object prompt, its generated
+centroid (the exact detector) against the requested path, per frame and per clip."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..data.moving_shapes import PALETTE, SHAPES
+from .detector import detect_video
+from .metrics import tracks_by_color
+
+__all__ = ["TEST_PATHS", "test_path", "path_errors", "trajectory_requests"]
+
+#: the held-out path families
+TEST_PATHS = ("circle", "zigzag", "spiral")
+
+
+def test_path(kind: str, num_frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One ``(num_frames, 2)`` pixel path of family ``kind`` on a ``size`` canvas, kept
+    ``size / 5`` from the edges (so the object stays whole): a circle arc (radius 15-25% of the
+    canvas, 0.5-1 turn), a zigzag (2-3 legs of a random heading), or a spiral (half to one turn,
+    the radius shrinking by half)."""
+    m = size / 5
+    c = rng.uniform(2 * m, size - 2 * m, 2)
+    t = np.linspace(0, 1, num_frames)
+    if kind == "circle":
+        r, turns, a0 = rng.uniform(0.15, 0.25) * size, rng.uniform(0.5, 1.0), rng.uniform(0, 6.3)
+        ang = a0 + 2 * math.pi * turns * t * rng.choice([-1, 1])
+        p = c + r * np.stack([np.cos(ang), np.sin(ang)], 1)
+    elif kind == "spiral":
+        r0, turns, a0 = rng.uniform(0.2, 0.3) * size, rng.uniform(0.5, 1.0), rng.uniform(0, 6.3)
+        ang = a0 + 2 * math.pi * turns * t * rng.choice([-1, 1])
+        p = c + (r0 * (1 - 0.5 * t))[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
+    elif kind == "zigzag":
+        legs, head = int(rng.integers(2, 4)), rng.uniform(0, 2 * math.pi)
+        along = np.array([math.cos(head), math.sin(head)])
+        across = np.array([-along[1], along[0]])
+        length, amp = rng.uniform(0.3, 0.45) * size, rng.uniform(0.08, 0.15) * size
+        tri = 1 - np.abs((t * legs) % 2 - 1) * 2  # -1 .. 1 triangle wave
+        p = c + ((t - 0.5) * length)[:, None] * along + (amp * tri)[:, None] * across
+    else:
+        raise ValueError(f"unknown test path {kind!r}; choose one of {TEST_PATHS}")
+    return np.clip(p, m, size - m).astype(np.float32)
+
+
+def trajectory_requests(n: int, num_frames: int, size: int, seed: int = 0
+                        ) -> list[tuple[str, str, str, np.ndarray]]:
+    """``n`` requests ``(prompt, colour, family, path (F, 2))``, the families in turn."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        kind = TEST_PATHS[i % len(TEST_PATHS)]
+        color, shape = str(rng.choice(list(PALETTE))), str(rng.choice(SHAPES))
+        out.append((f"a {color} {shape}", color, kind, test_path(kind, num_frames, size, rng)))
+    return out
+
+
+def path_errors(video: np.ndarray, color: str, path: np.ndarray) -> np.ndarray:
+    """Per-frame distance (pixels) between the requested ``path`` ``(F, 2)`` and the generated
+    ``color`` object's centroid; NaN where that object is not seen."""
+    track = tracks_by_color(detect_video(video)).get(color, [None] * len(path))
+    return np.array([np.nan if d is None else float(np.hypot(*(np.array(d.centroid) - p)))
+                     for d, p in zip(track, path)])
