@@ -154,3 +154,56 @@ def test_extractor_features_chain_with_skips():
         tora(torch.randn(1, 4, 2, 8, 8), torch.rand(1), motion=torch.randn(1, 3, 2, 4, 4))
     with pytest.raises(ValueError, match="motion fuser must be one of"):
         STDiT(STDiTConfig(**SMALL, motion_channels=3, motion_fuser="film"))
+
+
+@pytest.mark.parametrize("fuser", ["adanorm", "concat", "cross"])
+def test_the_same_adapter_on_the_unet_starts_as_the_identity(fuser):
+    from vidiff.models import UNet3D, UNet3DConfig
+
+    kw = dict(in_channels=3, out_channels=3, model_channels=16, channel_mult=(1, 2),
+              num_res_blocks=1, attention_levels=(1,), temporal_attention_levels=(0, 1),
+              head_channels=8)
+    base = UNet3D(UNet3DConfig(**kw)).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in base.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    tora = UNet3D(UNet3DConfig(**kw, motion_channels=3, motion_fuser=fuser)).eval()
+    missing, extra = tora.load_state_dict(base.state_dict(), strict=False)
+    assert not extra and missing and all("motion" in k for k in missing)
+    fusers = [n for n, m in tora.named_modules() if type(m).__name__ == "MotionFuser"]
+    assert len(fusers) == 7  # after every temporal attention: 2 down, 1 mid, 4 up
+    x, t, g_m = torch.randn(2, 3, 4, 8, 8), torch.rand(2), torch.randn(2, 3, 4, 8, 8)
+    with torch.no_grad():
+        same = tora(x, t, motion=g_m)
+        assert torch.allclose(same, base(x, t), atol=1e-6)
+        for n, p in tora.named_parameters():
+            if "motion" in n:
+                p.add_(0.1)
+        assert not torch.allclose(tora(x, t, motion=g_m), same)
+    assert tora.pipeline_class == "TrajectoryPipeline" and base.pipeline_class is None
+
+
+def test_adapter_training_leaves_frozen_weights_bit_identical(tmp_path):
+    cfg = load_config(ROOT / "configs" / "vdm_tiny.yaml", [
+        f"train.out_dir={tmp_path}", "train.steps=2", "train.batch_size=2",
+        "train.progress=false", "train.tensorboard=false", "train.log_every=1",
+        "train.lr=1e-2", "train.warmup_steps=0", "data.flow=true",
+        "data.moving_shapes.size=16", "data.moving_shapes.num_frames=4",
+        "diffusion.schedule.kind=rectified_flow", "diffusion.prediction=flow",
+        "diffusion.weighting=uniform", "diffusion.clip=null",
+        "trajectory={compression: avg_pool, temporal_factor: 1, spatial_factor: 1, "
+        "mode: dense}", "train.trainable=[TemporalBlock, extractor.*, fusers.*]"])
+    cfg.model = {"type": "STDiT", "in_channels": 3, "hidden_size": 32, "depth": 1,
+                 "num_heads": 2, "patch_size": 4, "motion_channels": 3}
+    tr = Trainer(cfg)
+    with torch.no_grad():  # a trained base model (its zero output layer would pass no gradient)
+        tr.model.proj_out.weight.normal_(0, 0.1)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    tr.fit()
+    now = tr.model.state_dict()
+    adapter = ("blocks.1.", "extractor.", "fusers.")  # the temporal block, TE and MGF
+    moved = {k for k in now if not torch.equal(now[k], before[k])}
+    assert moved and all(k.startswith(adapter) for k in moved)
+    frozen = [k for k in now if not k.startswith(adapter)]
+    assert frozen and all(torch.equal(now[k], before[k]) for k in frozen)

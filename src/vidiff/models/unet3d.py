@@ -26,6 +26,7 @@ from ..nn import Downsample, ResBlock, ScalarEmbedding, SpatialAttention, Tempor
 from ..nn import group_norm
 from ..ranges import ranged
 from .modeling import ModelMixin
+from .tora.motion import MotionFuser, TrajectoryExtractor, extract_motion
 
 __all__ = ["UNet3DConfig", "UNet3D"]
 
@@ -68,6 +69,12 @@ class UNet3DConfig:
     #: LaMD's motion generator: channels of a spatially aligned ``content`` condition (the
     #: MCD-VAE's first-frame features at the latent's resolution) concatenated to the input
     content_channels: int | None = ranged(None, ">= 1")
+    #: Tora's trajectory control on the U-Net: channels of the motion latents (on this model's
+    #: input grid); a trajectory extractor and a motion-guidance fuser after every temporal
+    #: attention (zero at init). None = none
+    motion_channels: int | None = ranged(None, ">= 1")
+    #: the fuser: "adanorm", "concat" or "cross"
+    motion_fuser: str = "adanorm"
     #: Make-A-Video fps conditioning: fps embedded and added to the time embedding (its output
     #: layer zero at init, so adding it to a trained model changes nothing until it trains)
     fps_conditioning: bool = False
@@ -96,6 +103,8 @@ class UNet3D(ModelMixin):
         fps: ``(B,)`` frames per second (only with ``fps_conditioning``).
         content: ``(B, content_channels, H, W)``: concatenated to the input (only with
             ``content_channels``; LaMD's motion generator).
+        motion: ``(B, motion_channels, F, H, W)`` motion latents (only with
+            ``motion_channels``; Tora's trajectory control on the U-Net).
     Returns:
         the prediction, shaped like ``x`` with ``out_channels`` channels.
     """
@@ -144,6 +153,17 @@ class UNet3D(ModelMixin):
         def res(cin: int, cout: int) -> ResBlock:
             return ResBlock(cin, cout, emb_dim, c.dropout, c.temporal_conv, c.temporal_kernel)
 
+        self.motion_extractor = None
+        if c.motion_channels is not None:
+            self.motion_extractor = TrajectoryExtractor(c.motion_channels, ch, 1, 1)
+
+        def motion(block: dict, width: int) -> dict:
+            """The block with a motion fuser after its temporal attention, when it has one."""
+            temporal = any(isinstance(m, TemporalAttention) for m in block.get("attn", ()))
+            if self.motion_extractor is None or not temporal:
+                return block
+            return {**block, "motion": MotionFuser(c.motion_fuser, width, ch)}
+
         def attn(level: int, width: int) -> nn.ModuleList | None:
             heads = c.num_heads or max(1, width // c.head_channels)
             head_dim = c.head_channels if c.num_heads else width // heads
@@ -160,8 +180,9 @@ class UNet3D(ModelMixin):
         for level, mult in enumerate(c.channel_mult):
             for _ in range(c.num_res_blocks):
                 out = ch * mult
-                self.down.append(nn.ModuleDict({"res": res(cur, out),
-                                                **({"attn": a} if (a := attn(level, out)) else {})}))
+                self.down.append(nn.ModuleDict(motion(
+                    {"res": res(cur, out), **({"attn": a} if (a := attn(level, out)) else {})},
+                    out)))
                 cur = out
                 skips.append(cur)
             if level < len(c.channel_mult) - 1:
@@ -169,8 +190,8 @@ class UNet3D(ModelMixin):
                 skips.append(cur)
         deepest = len(c.channel_mult) - 1
         self.mid = nn.ModuleList([
-            nn.ModuleDict({"res": res(cur, cur),
-                           **({"attn": a} if (a := attn(deepest, cur)) else {})}),
+            nn.ModuleDict(motion({"res": res(cur, cur),
+                                  **({"attn": a} if (a := attn(deepest, cur)) else {})}, cur)),
             nn.ModuleDict({"res": res(cur, cur)}),
         ])
         self.up = nn.ModuleList()
@@ -182,7 +203,7 @@ class UNet3D(ModelMixin):
                     block["attn"] = a
                 if level > 0 and i == c.num_res_blocks:
                     block["up"] = Upsample(out)
-                self.up.append(nn.ModuleDict(block))
+                self.up.append(nn.ModuleDict(motion(block, out)))
                 cur = out
         self.norm_out = group_norm(cur)
         self.conv_out = nn.Conv2d(cur, c.out_channels, 3, padding=1)
@@ -196,6 +217,11 @@ class UNet3D(ModelMixin):
         return self.config.num_classes
 
     @property
+    def pipeline_class(self) -> str | None:
+        """``TrajectoryPipeline`` for a trajectory-controlled model, else the task's default."""
+        return "TrajectoryPipeline" if self.config.motion_channels is not None else None
+
+    @property
     def accepted_conditions(self) -> frozenset[str]:  # type: ignore[override]
         """``frame_groups`` always; ``context`` with cross-attention, ``class_labels``,
         ``frame_mask`` and ``fps`` as configured."""
@@ -206,9 +232,17 @@ class UNet3D(ModelMixin):
         names |= {"frame_mask"} if c.mask_channel else set()
         names |= {"fps"} if c.fps_conditioning else set()
         names |= {"content"} if c.content_channels is not None else set()
+        names |= {"motion"} if c.motion_channels is not None else set()
         return frozenset(names)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _motion(self, motion: Tensor, shape: torch.Size) -> Tensor:
+        """The trajectory extractor's feature ``(B*F, C, H, W)`` of motion latents on the input
+        grid of ``x`` ``shape``."""
+        (f,) = extract_motion(self.motion_extractor, motion, self.config.motion_channels,
+                              tuple(shape), self.conv_in.weight.dtype)
+        return rearrange(f, "b f (h w) d -> (b f) d h w", h=shape[3])
+
     def _content(self, content: Tensor | None, x: Tensor) -> Tensor:
         """The ``content`` condition ``(B, C_c, H, W)`` (or per frame ``(B, C_c, F, H, W)``)
         broadcast over the frames of ``x`` ``(B, C, F, H, W)``."""
@@ -225,26 +259,39 @@ class UNet3D(ModelMixin):
         return content.to(x.dtype).expand(B, want, F_, H, W)
 
     def _block(self, block: nn.ModuleDict, h: Tensor, emb: Tensor, ctx: Tensor | None,
-               F_: int, groups: Tensor | None) -> Tensor:
+               F_: int, groups: Tensor | None, motion: Tensor | None = None) -> Tensor:
         if "down" in block:
             return block["down"](h)
         h = block["res"](h, emb, F_, groups)
         if "attn" in block:
             for m in block["attn"]:
                 h = m(h, ctx) if isinstance(m, SpatialAttention) else m(h, F_, groups)
+            if "motion" in block and motion is not None:  # Tora's fuser after the temporal one
+                h = self._fuse(block["motion"], h, motion, F_)
         if "up" in block:
             h = block["up"](h)
         return h
 
-    def _run(self, block, h, emb, ctx, F_, groups):
+    @staticmethod
+    def _fuse(fuser: MotionFuser, h: Tensor, motion: Tensor, F_: int) -> Tensor:
+        """Fuse the extractor's feature ``motion`` ``(B*F, D, H0, W0)``, average-pooled to the
+        resolution of ``h`` ``(B*F, C, H, W)``."""
+        H, W = h.shape[2:]
+        f = F.adaptive_avg_pool2d(motion, (H, W))
+        tok = lambda t: rearrange(t, "(b f) c h w -> b f (h w) c", f=F_)  # noqa: E731
+        out = fuser(tok(h), tok(f), (H, W))
+        return rearrange(out, "b f (h w) c -> (b f) c h w", h=H)
+
+    def _run(self, block, h, emb, ctx, F_, groups, motion=None):
         if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(self._block, block, h, emb, ctx, F_, groups, use_reentrant=False)
-        return self._block(block, h, emb, ctx, F_, groups)
+            return checkpoint(self._block, block, h, emb, ctx, F_, groups, motion,
+                              use_reentrant=False)
+        return self._block(block, h, emb, ctx, F_, groups, motion)
 
     def forward(self, x: Tensor, t: Tensor, *, context: Tensor | None = None,
                 class_labels: Tensor | None = None, frame_mask: Tensor | None = None,
                 frame_groups: Tensor | None = None, fps: Tensor | None = None,
-                content: Tensor | None = None) -> Tensor:
+                content: Tensor | None = None, motion: Tensor | None = None) -> Tensor:
         c = self.config
         is_image = x.ndim == 4
         if is_image:
@@ -283,14 +330,16 @@ class UNet3D(ModelMixin):
         if c.channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
         h = self.conv_in(h)
+        mf = self._motion(motion, x.shape) if motion is not None else None
         hs = [h]
         for block in self.down:
-            h = self._run(block, h, emb, ctx, F_, frame_groups)
+            h = self._run(block, h, emb, ctx, F_, frame_groups, mf)
             hs.append(h)
         for block in self.mid:
-            h = self._run(block, h, emb, ctx, F_, frame_groups)
+            h = self._run(block, h, emb, ctx, F_, frame_groups, mf)
         for block in self.up:
-            h = self._run(block, torch.cat([h, hs.pop()], dim=1), emb, ctx, F_, frame_groups)
+            h = self._run(block, torch.cat([h, hs.pop()], dim=1), emb, ctx, F_, frame_groups,
+                          mf)
         h = self.conv_out(F.silu(self.norm_out(h)))
         out = rearrange(h, "(b f) c h w -> b c f h w", b=B)
         return out[:, :, 0] if is_image else out

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .attention import Attention, attention
 
-__all__ = ["rope", "sincos_2d", "STBlock", "modulate"]
+__all__ = ["rope", "sincos_2d", "STBlock", "SpatialBlock", "TemporalBlock", "modulate"]
 
 
 def rope(x: Tensor, positions: Tensor, base: float = 10000.0) -> Tensor:
@@ -134,3 +134,20 @@ class STBlock(nn.Module):
         return x + gate_m[:, :, None] * self.mlp(h)
 
 
+
+
+class SpatialBlock(STBlock):
+    """An :class:`STBlock` attending over the tokens of each frame."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None,
+                 mlp_ratio: float = 4.0, zero_init: bool = False):
+        super().__init__(dim, heads, "spatial", context_dim, mlp_ratio, zero_init)
+
+
+class TemporalBlock(STBlock):
+    """An :class:`STBlock` attending over the frames at each token (RoPE), zero at init: what
+    ``train.trainable: [TemporalBlock, ...]`` selects in adapter training."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None,
+                 mlp_ratio: float = 4.0, zero_init: bool = True):
+        super().__init__(dim, heads, "temporal", context_dim, mlp_ratio, zero_init)

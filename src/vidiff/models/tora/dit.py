@@ -20,10 +20,10 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ...nn import ScalarEmbedding
-from ...nn.transformer import STBlock, sincos_2d
+from ...nn.transformer import SpatialBlock, STBlock, TemporalBlock, sincos_2d
 from ...ranges import ranged
 from ..modeling import ModelMixin
-from .motion import MotionFuser, TrajectoryExtractor
+from .motion import MotionFuser, TrajectoryExtractor, extract_motion
 
 __all__ = ["STDiTConfig", "STDiT"]
 
@@ -96,9 +96,8 @@ class STDiT(ModelMixin):
             nn.init.zeros_(self.fps_embed.mlp[-1].bias)
         self.blocks = nn.ModuleList()
         for _ in range(c.depth):
-            self.blocks.append(STBlock(D, c.num_heads, "spatial", c.context_dim, c.mlp_ratio))
-            self.blocks.append(STBlock(D, c.num_heads, "temporal", c.context_dim, c.mlp_ratio,
-                                       zero_init=True))
+            self.blocks.append(SpatialBlock(D, c.num_heads, c.context_dim, c.mlp_ratio))
+            self.blocks.append(TemporalBlock(D, c.num_heads, c.context_dim, c.mlp_ratio))
         self.extractor, self.fusers = None, nn.ModuleDict()
         if c.motion_channels is not None:
             if c.motion_placement not in ("temporal", "spatial", "all"):
@@ -132,13 +131,8 @@ class STDiT(ModelMixin):
 
     def _motion(self, motion: Tensor, shape: torch.Size) -> list[Tensor]:
         """The extractor's features of motion latents on the latent grid of ``x``."""
-        if self.extractor is None:
-            raise ValueError("this model has no trajectory control (motion_channels is None)")
-        want = (shape[0], self.config.motion_channels, *shape[2:])
-        if tuple(motion.shape) != want:
-            raise ValueError(f"motion latents must be {want} for this input, got "
-                             f"{tuple(motion.shape)}")
-        return self.extractor(motion.to(self.patch_embed.weight.dtype))
+        return extract_motion(self.extractor, motion, self.config.motion_channels, tuple(shape),
+                              self.patch_embed.weight.dtype)
 
     def _run(self, block: STBlock, x: Tensor, t_mod: Tensor, context: Tensor | None) -> Tensor:
         if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ...nn.attention import Attention
 
-__all__ = ["FUSERS", "TrajectoryExtractor", "MotionFuser"]
+__all__ = ["FUSERS", "TrajectoryExtractor", "MotionFuser", "extract_motion"]
 
 FUSERS = ("adanorm", "concat", "cross")
 
@@ -81,3 +81,17 @@ class MotionFuser(nn.Module):
             fm = grid(f)
             return h * back(self.gamma(fm)) + back(self.beta(fm)) + h
         return h + back(self.conv(torch.cat([grid(h), grid(f)], dim=1)))
+
+
+def extract_motion(extractor: TrajectoryExtractor | None, motion: Tensor, channels: int | None,
+                   shape: tuple[int, ...], dtype: torch.dtype) -> list[Tensor]:
+    """The extractor's features of motion latents ``(B, channels, F, H, W)`` on the grid of a
+    denoiser input of ``shape`` (checked: a model without trajectory control, or latents of
+    another shape, is a one-line ``ValueError``)."""
+    if extractor is None:
+        raise ValueError("this model has no trajectory control (motion_channels is None)")
+    want = (shape[0], channels, *shape[2:])
+    if tuple(motion.shape) != want:
+        raise ValueError(f"motion latents must be {want} for this input, got "
+                         f"{tuple(motion.shape)}")
+    return extractor(motion.to(dtype))
