@@ -47,21 +47,12 @@ def load_pipeline(path: str, device: str, guide: str | None = None, key: str | N
 def load_autoencoder(path: str):
     """The :class:`~vidiff.models.Autoencoder` of a checkpoint - an autoencoder folder, or a
     pipeline whose ``autoencoder`` component it is - in eval mode."""
-    from ..models import Autoencoder, load_model
-    from ..training.checkpoint import read_model_index, resolve_checkpoint
+    from ..training.checkpoint import load_autoencoder as load
 
     try:
-        d = resolve_checkpoint(path)
-        ae = load_model(d)
-        spec = read_model_index(d).get("autoencoder")
-        if not isinstance(ae, Autoencoder) and spec is not None:
-            ae = load_model(d / spec[1])  # a latent pipeline: its autoencoder component
-    except FileNotFoundError as e:
+        return load(path).eval()
+    except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e)) from e
-    if not isinstance(ae, Autoencoder):
-        raise CLIError(f"{path} holds a {type(ae).__name__}, not an autoencoder (train one "
-                       "with `task: autoencoder`)")
-    return ae.eval()
 
 
 def random_labels(pipe, n: int, generator):

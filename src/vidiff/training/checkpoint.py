@@ -33,7 +33,8 @@ MODEL_INDEX = "model_index.json"
 _LEGACY_COMPONENTS = {"autoencoder": "model", "guide": "model", "key": "pipeline"}
 
 __all__ = ["MODEL_INDEX", "read_model_index", "model_index", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "optimizer_to_tensors",
-           "optimizer_from_tensors", "optimizer_state_from_tensors", "resolve_checkpoint", "shipped_checkpoints"]
+           "optimizer_from_tensors", "optimizer_state_from_tensors", "resolve_checkpoint", "shipped_checkpoints",
+           "load_autoencoder"]
 
 
 def read_model_index(d: Path) -> dict[str, Any]:
@@ -188,3 +189,26 @@ def load_checkpoint(path: str | Path) -> dict:
             "optimizer": read_tensors(p / "optimizer.safetensors"),
             "state": read_json(p / "trainer_state.json"),
             "task": read_tensors(task) if task.is_file() else {}}
+
+
+def load_autoencoder(path: str | Path, map_location: str = "cpu"):
+    """The :class:`~vidiff.models.Autoencoder` at ``path`` (as :func:`resolve_checkpoint` finds
+    it): an autoencoder folder or run, or a latent pipeline (a shipped name too) whose
+    ``autoencoder`` component it is.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: a checkpoint holding no autoencoder (one line naming what it holds).
+    """
+    from ..models.autoencoder import Autoencoder
+    from ..models.modeling import load_model
+
+    d = resolve_checkpoint(path)
+    ae = load_model(d, map_location=map_location)
+    spec = read_model_index(d).get("autoencoder")
+    if not isinstance(ae, Autoencoder) and spec is not None:
+        ae = load_model(d / spec[1], map_location=map_location)  # a latent pipeline's
+    if not isinstance(ae, Autoencoder):
+        raise ValueError(f"{path} holds a {type(ae).__name__}, not an autoencoder (train one "
+                         "with `task: autoencoder`)")
+    return ae

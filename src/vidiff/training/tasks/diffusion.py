@@ -22,7 +22,7 @@ from ...diffusion.masks import sample_frame_masks
 from ...models.autoencoder import Autoencoder
 from ...models.modeling import ModelMixin, load_model
 from ...registry import DATASETS, TASKS
-from ..checkpoint import resolve_checkpoint
+from ..checkpoint import load_autoencoder, resolve_checkpoint
 from .base import Task
 
 __all__ = ["DiffusionTask"]
@@ -46,11 +46,10 @@ class DiffusionTask(Task):
         self.schedule = build_schedule(cfg.diffusion.schedule)
         self.autoencoder: Autoencoder | None = None
         if cfg.autoencoder:  # latent diffusion: a frozen autoencoder in front of the denoiser
-            ae = load_model(resolve_checkpoint(cfg.autoencoder), map_location="cpu")
-            if not isinstance(ae, Autoencoder):
-                raise ValueError(f"config.autoencoder: {cfg.autoencoder} holds a "
-                                 f"{type(ae).__name__}, not an autoencoder (train one with "
-                                 "`task: autoencoder`)")
+            try:  # an autoencoder run, or a latent checkpoint's (a shipped one too)
+                ae = load_autoencoder(cfg.autoencoder)
+            except ValueError as e:
+                raise ValueError(f"config.autoencoder: {e}") from e
             self.autoencoder = ae.to(device).eval().requires_grad_(False)
             # an autoencoder whose latents need a pipeline of their own (LaMD's image-to-video)
             self.pipeline_class = getattr(ae, "latent_pipeline", self.pipeline_class)
