@@ -48,9 +48,14 @@ def test_flow_images_become_latents_on_the_grid(compression):
     # training on the same tracks colours them the same way: the same latents
     images = enc.images([tracks], 8, (32, 32))
     assert np.array_equal(images[0], trajectory_flow_images(tracks, 32, 32, 2.0, 4.0))
-    with pytest.raises(ValueError, match=r"must be \(K, 8, 2\)"):
-        enc.for_sampling(_Model(), {"trajectories": tracks[:, :5]}, 1, device=torch.device("cpu"),
-                         generator=None, guidance_scale=0.0, defaults=None)
+    with pytest.raises(ValueError, match=r"must be \(K, F, 2\) pixel paths, one F"):
+        enc.for_sampling(_Model(), {"trajectories": [tracks, tracks[:, :5]]}, 2,
+                         device=torch.device("cpu"), generator=None, guidance_scale=0.0,
+                         defaults=None)
+    with pytest.raises(ValueError, match=r"must be \(K, F, 2\)"):  # one path: not a set
+        enc.for_sampling(_Model(), {"trajectories": [tracks[0]]}, 1,
+                         device=torch.device("cpu"), generator=None, guidance_scale=0.0,
+                         defaults=None)
     with pytest.raises(ValueError, match="trajectory-controlled: pass trajectories"):
         enc.for_sampling(_Model(), None, 1, device=torch.device("cpu"), generator=None,
                          guidance_scale=0.0, defaults=None)

@@ -119,3 +119,13 @@ def test_test_paths_and_the_eval_reports_trajectory_error(tora_run, capsys):
     t = report["trajectory_control"]
     assert len(t["per_frame_px"]) == 4 and set(t["per_family_px"]) <= {"circle", "zigzag",
                                                                         "spiral"}
+
+
+def test_a_list_of_trajectory_sets_with_one_image_sets_the_batch(tora_run):
+    pipe = DiffusionPipeline.from_pretrained(tora_run / "tora")
+    one = np.stack([np.linspace(2, 14, 4), np.full(4, 8.0)], 1)[None].astype(np.float32)
+    out = pipe(trajectories=[one, one[:, ::-1].copy()], image=torch.rand(3, 16, 16) * 2 - 1,
+               output_type="pt", generator=torch.Generator().manual_seed(0))
+    assert out.shape[0] == 2
+    with pytest.raises(ValueError, match="3 first frames for 2 videos"):
+        pipe(trajectories=one, image=torch.rand(3, 3, 16, 16), num_videos=2)

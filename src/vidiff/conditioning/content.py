@@ -40,8 +40,8 @@ class ContentEncoder(ConditionEncoder):
         if c.shape[0] == 1:
             c = c.expand(num_videos, -1, -1, -1)
         elif c.shape[0] != num_videos:
-            raise ValueError(f"content: {c.shape[0]} first frames for {num_videos} videos (give "
-                             "one, or one per video)")
+            raise ValueError(f"{c.shape[0]} first frames (images) for {num_videos} videos "
+                             "(give one, or one per video)")
         return c, c
 
     def for_training(self, model: nn.Module, batch: dict, *, device: torch.device,

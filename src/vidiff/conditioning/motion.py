@@ -137,20 +137,20 @@ class MotionEncoder(ConditionEncoder):
         sets = sets * num_videos if len(sets) == 1 else sets
         if len(sets) != num_videos:
             raise ValueError(f"trajectories: {len(sets)} sets for {num_videos} videos")
-        frames, size = self._clip(model)
+        frames = np.asarray(sets[0]).shape[1] if np.asarray(sets[0]).ndim == 3 else 0
         for s in sets:
-            if np.asarray(s).shape[-2:] != (frames, 2):
-                raise ValueError(f"trajectories must be (K, {frames}, 2) pixel paths for this "
-                                 f"model's {frames} frames, got {np.asarray(s).shape}")
-        m = self.latents(self.images(sets, frames, size), device)
+            if np.asarray(s).ndim != 3 or np.asarray(s).shape[-2:] != (frames, 2):
+                raise ValueError(f"trajectories must be (K, F, 2) pixel paths, one F for all "
+                                 f"sets (the clip's frames), got {np.asarray(s).shape}")
+        m = self.latents(self.images(sets, frames, self._size(model)), device)
         return m, m
 
-    def _clip(self, model: nn.Module) -> tuple[int, tuple[int, int]]:
-        """(pixel frames, (H, W)) of the clip the model generates."""
-        ft, fs = ((self.autoencoder.factors) if self.autoencoder is not None
-                  else (self.cfg.temporal_factor, self.cfg.spatial_factor))
-        frames, size = model.sample_shape
-        return frames * ft, (size * fs, size * fs)
+    def _size(self, model: nn.Module) -> tuple[int, int]:
+        """``(H, W)`` in pixels of the clips the model generates."""
+        fs = (self.autoencoder.factors[1] if self.autoencoder is not None
+              else self.cfg.spatial_factor)
+        size = model.sample_shape[1]
+        return size * fs, size * fs
 
     def for_training(self, model: nn.Module, batch: dict, *, device: torch.device,
                      generator: torch.Generator, drop_prob: float) -> Tensor | None:

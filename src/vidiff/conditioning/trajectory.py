@@ -2,8 +2,8 @@
 (Zhang et al. 2024, Sec. 3.2, "Trajectory Extractor"):
 
 1. trajectories ``(K, F, 2)`` -> **displacement maps** ``(F, 2, H, W)``: frame 0 is all zeros;
-   frame ``f >= 1`` holds each point's step ``p_f - p_{f-1}`` at its previous position
-   ``round(p_{f-1})`` (a point outside the frame writes nothing);
+   frame ``f >= 1`` holds each point's step ``p_f - p_{f-1}`` at the pixel of its previous
+   position ``floor(p_{f-1})`` (a point outside the frame writes nothing);
 2. **Gaussian spreading**: each map convolved with a Gaussian normalised to peak 1 (not sum 1,
    as Tora's code), so a lone point keeps its displacement at its centre;
 3. **flow to RGB** with the Middlebury colour wheel (Baker et al. 2011): hue = direction,

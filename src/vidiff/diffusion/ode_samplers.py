@@ -66,6 +66,8 @@ def sample_heun(denoiser: Denoiser, schedule: NoiseSchedule, z: Tensor, ts: Tens
             euler = z + _dt(tt, ss, z) * d
             d2 = ode_velocity(schedule, euler, denoiser(euler, ss), ss)
             z_s = z + _dt(tt, ss, z) * 0.5 * (d + d2)
+            if ss.ndim == 2:  # frames that reach t = 0 here take x0_hat (no velocity at s = 0)
+                z_s = torch.where(expand_like(ss <= 0, z), x0, z_s)
         z = _keep_still(tt, ss, z, z_s)
         _report(callback, i, tt, z, x0)
     return z

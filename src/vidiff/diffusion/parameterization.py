@@ -7,7 +7,8 @@ With ``z = alpha x + sigma eps`` (``alpha^2 + sigma^2 = 1``) and ``v = alpha eps
 
 ``flow`` is the velocity ``u = eps - x`` of rectified flow's straight path
 (``alpha = 1 - t``, ``sigma = t``; Liu et al. 2023, SD3): ``x = z - sigma u``,
-``eps = z + alpha u``. It needs a schedule with ``alpha + sigma = 1``.
+``eps = z + alpha u``. It needs a schedule with ``alpha + sigma = 1`` (a recipe with
+``prediction: flow`` and another schedule is refused when it loads).
 
 ``alpha`` and ``sigma`` are per-sample ``(B,)`` or per-frame ``(B, F)`` and are broadcast to the
 data by :func:`expand_like`.
@@ -60,17 +61,10 @@ def v_from(x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     return expand_like(alpha, x0) * eps - expand_like(sigma, x0) * x0
 
 
-def _straight(alpha: Tensor, sigma: Tensor) -> None:
-    if float((alpha + sigma - 1).abs().max()) > 1e-4:
-        raise ValueError("the flow prediction needs the rectified-flow schedule (alpha + sigma = "
-                         "1: diffusion.schedule.kind: rectified_flow)")
-
-
 def target_of(kind: str, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """The regression target of a parameterisation."""
     _check(kind)
     if kind == "flow":
-        _straight(alpha, sigma)
         return eps - x0
     if kind == "v":
         return v_from(x0, eps, alpha, sigma)
@@ -81,7 +75,6 @@ def to_x0(kind: str, out: Tensor, z: Tensor, alpha: Tensor, sigma: Tensor) -> Te
     """Turn a network output of parameterisation ``kind`` into ``x0_hat``."""
     _check(kind)
     if kind == "flow":
-        _straight(alpha, sigma)
         return z - expand_like(sigma, z) * out
     if kind == "v":
         return expand_like(alpha, z) * z - expand_like(sigma, z) * out
@@ -92,7 +85,6 @@ def to_eps(kind: str, out: Tensor, z: Tensor, alpha: Tensor, sigma: Tensor) -> T
     """Turn a network output of parameterisation ``kind`` into ``eps_hat``."""
     _check(kind)
     if kind == "flow":
-        _straight(alpha, sigma)
         return z + expand_like(alpha, z) * out
     if kind == "v":
         return expand_like(sigma, z) * z + expand_like(alpha, z) * out

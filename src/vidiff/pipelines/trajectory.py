@@ -69,16 +69,25 @@ class TrajectoryPipeline(VideoDiffusionPipeline):
             ValueError: an image of another size, or what the base pipeline refuses.
         """
         if image is not None:
-            kwargs.update(self._first_frame(image, num_videos, kwargs.get("num_frames")))
+            n = self.videos_for(num_videos, {**kwargs, "trajectories": trajectories})
+            kwargs.update(self._first_frame(image, n, kwargs.get("num_frames")))
+            num_videos = n
         return super().__call__(num_videos=num_videos, trajectories=trajectories, **kwargs)
 
     def _first_frame(self, image: Any, num_videos: int, num_frames: int | None) -> dict:
-        """``given_frames`` / ``given_mask`` / ``cond_t`` keeping ``image`` as frame 0."""
+        """``given_frames`` / ``given_mask`` / ``cond_t`` keeping ``image`` as frame 0.
+
+        For a latent model the image is encoded as ``f_t`` copies of itself, one latent frame:
+        the first ``f_t`` frames come out nearly still (in training the first latent frame
+        covers ``f_t`` moving frames), so a trajectory takes effect from frame ``f_t`` on."""
         img = image_tensor(image).to(self.device)
         _, S = self.clip_size
         if img.shape[2:] != (S, S):
             raise ValueError(f"the image is {img.shape[3]}x{img.shape[2]}; this model makes "
                              f"{S}x{S} frames")
+        if img.shape[0] not in (1, num_videos):
+            raise ValueError(f"{img.shape[0]} first frames for {num_videos} videos (give one, "
+                             "or one per video)")
         ft = self.frames_per_step
         z0 = self.encode(img[:, :, None].expand(-1, -1, ft, -1, -1))  # one latent frame
         shape = self.sample_shape(num_videos, num_frames)

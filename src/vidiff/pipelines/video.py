@@ -239,6 +239,16 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                 cond[name], uncond[name] = pair
         return cond, uncond
 
+    @staticmethod
+    def videos_for(num_videos: int, values: dict[str, Any]) -> int:
+        """The batch a call makes: ``num_videos``, or with the default 1 the number a condition
+        given per video asks for (a list of prompts, of first frames, of trajectory sets)."""
+        if num_videos != 1:
+            return num_videos
+        asked = [n for name, e in ENCODERS.items()
+                 if (n := e.videos_given(encoder_value(name, e, values))) is not None]
+        return asked[0] if asked else num_videos
+
     def condition_encoders(self) -> dict[str, Any]:
         """The condition encoders of the denoiser's conditions (built once: a text encoder
         loads its weights), by the keyword each feeds."""
@@ -316,10 +326,7 @@ class VideoDiffusionPipeline(DiffusionPipeline):
                              "checkpoint, or pipe.guide_model)")
         names = {a for n, e in ENCODERS.items() for a in encoder_arguments(n, e)}
         values = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-        if num_videos == 1:  # a condition given per video sets the batch (a list of prompts)
-            asked = [n for name, e in ENCODERS.items()
-                     if (n := e.videos_given(encoder_value(name, e, values))) is not None]
-            num_videos = asked[0] if asked else num_videos
+        num_videos = self.videos_for(num_videos, values)
         check_sampler_options(sampler, kwargs)  # what is left must be sampler options
         shape = self.sample_shape(num_videos, num_frames)
         ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)

@@ -180,9 +180,11 @@ class _FusionDecoder(nn.Module):
         h = self.unfold(F.silu(self.fuse(torch.cat([z, deep], dim=1))))
         h = self.temporal(rearrange(h, "b (c f) h w -> b c f h w", f=self.rest))
         L = h.shape[2]
-        # bounded to the grid's size (a flow head gone wild cannot scatter the features)
-        flow = h.shape[-1] * torch.tanh(self.flow(h) / h.shape[-1]) if self.flow is not None \
-            else None
+        flow = None
+        if self.flow is not None:  # bounded to the grid (a wild flow head cannot scatter it)
+            size = torch.tensor(h.shape[-1:-3:-1], dtype=h.dtype, device=h.device)  # (w, h)
+            size = size.reshape(1, 2, 1, 1, 1)
+            flow = size * torch.tanh(self.flow(h) / size)
         h = self.skip_in(torch.cat([h, self._skip(feats[-1], flow, L)], dim=1))
         for up, f in zip(self.ups, reversed(feats[:-1])):
             h = up["conv"](F.interpolate(h, scale_factor=(1, 2, 2), mode="nearest"))
