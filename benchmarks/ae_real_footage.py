@@ -7,8 +7,14 @@ code size, both trained the same number of steps on the first part of each video
 * 2D: the same blocks with every temporal kernel 1 (``temporal_kernel: 1``), f_t = 1,
   f_s = 8, 8 latent channels: also 512 numbers per frame; once at the same widths (a third of
   the 3D parameters) and once wider, with about as many parameters as the 3D one.
+* LaMD's MCD-VAE (configs/lamd_vae_tiny.yaml's architecture, L = 16, f_s = 4) with 32 motion
+  channels: z_m is also 512 numbers per frame (8,192 a 16-frame window); it is also given each
+  window's first frame, as image-to-video is.
+
+Every autoencoder is measured on the held-out part cut to whole 16-frame windows.
 
     python benchmarks/ae_real_footage.py [--steps 600 --size 64 --test-fraction 0.25]
+        [--variants 3d 2d 2d-wide mcd]
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--test-fraction", type=float, default=0.25)
     p.add_argument("--out", default="runs/ae_real_footage")
+    p.add_argument("--variants", nargs="+", default=["3d", "2d", "2d-wide", "mcd"],
+                   choices=["3d", "2d", "2d-wide", "mcd"])
     a = p.parse_args()
     train, test = load_split(Path(a.data), a.size, a.test_fraction)
     n_train = sum(c.shape[1] for c in train)
@@ -77,21 +85,24 @@ def main() -> None:
     print(f"# {len(train)} videos at {a.size}x{a.size}: {n_train} training frames, {n_test} "
           f"held-out frames (last {a.test_fraction:.0%} of each), {a.steps} steps each")
     base = dict(load_config(ROOT / "configs" / "lvdm_ae_tiny.yaml").model)
+    mcd = {**load_config(ROOT / "configs" / "lamd_vae_tiny.yaml").model, "motion_channels": 32}
     variants = {
-        "3D (f_t=4, f_s=4, c=8)": base,
-        "2D per-frame (f_s=8, c=8)": {**base, "temporal_kernel": 1, "temporal_factor": 1,
-                                      "spatial_factor": 8},
-        "2D per-frame, wider (params matched)": {**base, "temporal_kernel": 1,
-                                                  "temporal_factor": 1, "spatial_factor": 8,
-                                                  "base_channels": 80},
+        "3d": ("3D (f_t=4, f_s=4, c=8)", base, "lvdm_ae_tiny"),
+        "2d": ("2D per-frame (f_s=8, c=8)", {**base, "temporal_kernel": 1, "temporal_factor": 1,
+                                             "spatial_factor": 8}, "lvdm_ae_tiny"),
+        "2d-wide": ("2D per-frame, wider (params matched)", {
+            **base, "temporal_kernel": 1, "temporal_factor": 1, "spatial_factor": 8,
+            "base_channels": 80}, "lvdm_ae_tiny"),
+        "mcd": ("MCD-VAE (L=16, f_s=4, d=32) + first frame", mcd, "lamd_vae_tiny"),
     }
     print("| autoencoder | numbers / frame | params (M) | train s | held-out PSNR (dB) | "
           "held-out SSIM |")
     print("|---|---|---|---|---|---|")
     results = {}
-    for name, model in variants.items():
-        out = Path(a.out) / f"ae{list(variants).index(name)}"
-        cfg = load_config(ROOT / "configs" / "lvdm_ae_tiny.yaml", [
+    for key in a.variants:
+        name, model, recipe = variants[key]
+        out = Path(a.out) / key
+        cfg = load_config(ROOT / "configs" / f"{recipe}.yaml", [
             f"train.out_dir={out}", f"train.steps={a.steps}", "train.progress=false",
             f"train.ckpt_every={a.steps}", "train.tensorboard=false",
             f"train.warmup_steps={min(100, a.steps // 10)}"])
@@ -105,10 +116,12 @@ def main() -> None:
         ps, ss = [], []
         with torch.no_grad():
             for clip in test:
-                L = clip.shape[1] - clip.shape[1] % max(ft, 1)
+                L = clip.shape[1] - clip.shape[1] % a.frames
                 x = clip[:, :L][None]
                 z = ae.encode_chunked(x)
-                rec = torch.cat(list(ae.decode_chunked(z)), dim=2)[0]
+                parts = (ae.reconstruct_chunked(x, z=z) if hasattr(ae, "reconstruct_chunked")
+                         else ae.decode_chunked(z))
+                rec = torch.cat(list(parts), dim=2)[0]
                 ref, got = to_uint8(clip[:, :L]), to_uint8(rec)
                 ps.append(psnr(ref, got))
                 ss.append(ssim(ref, got))

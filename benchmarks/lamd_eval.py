@@ -35,9 +35,8 @@ from vidiff.evaluation.detector import detect_video
 from vidiff.evaluation.i2v import (DIRECTION_ANGLES, angle_difference, circular_spread,
                                    evaluate_i2v, heading)
 from vidiff.evaluation.metrics import motion_smoothness, psnr, ssim, tracks_by_color
-from vidiff.models import load_model
 from vidiff.pipelines import DiffusionPipeline
-from vidiff.training.checkpoint import resolve_checkpoint
+from vidiff.training.checkpoint import load_autoencoder
 
 HELD_OUT = 900_000_000  # data seeds far from any training index
 CFG = MovingShapesConfig(size=64, num_frames=16, min_objects=1, max_objects=2)
@@ -172,7 +171,8 @@ def ti2v(pipe, per_direction: int, steps: int, guidance: float | None) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", nargs="?", help="an image-to-video checkpoint (lamd_tiny)")
-    p.add_argument("--vae", nargs="*", help="MCD-VAE checkpoints (default: the pipeline's)")
+    p.add_argument("--vae", nargs="*", help="MCD-VAE checkpoints, or image-to-video checkpoints "
+                   "holding one (default: the pipeline's)")
     p.add_argument("--parts", nargs="+", default=["recon", "swap", "i2v", "ti2v", "ks"])
     p.add_argument("--clips", type=int, default=64)
     p.add_argument("--steps", type=int, help="K (default: the checkpoint's)")
@@ -182,7 +182,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     pipe = DiffusionPipeline.from_pretrained(a.checkpoint) if a.checkpoint else None
-    vaes = {v: load_model(resolve_checkpoint(v)).eval() for v in a.vae or []}
+    vaes = {v: load_autoencoder(v).eval() for v in a.vae or []}
     if not vaes and pipe is not None:
         vaes = {a.checkpoint: pipe.autoencoder}
     results: dict = {}

@@ -206,3 +206,15 @@ def test_motion_swap_and_autoencode_take_an_mcd_vae(lamd_run, tmp_path, capsys):
     assert read_video(tmp_path / "rec.mp4").shape == (16, 32, 32, 3)
     assert main(["motion-swap", str(a), str(b), "--checkpoint", "lvdm_tiny"]) == 2
     assert "motion-swap needs a motion-content decomposed" in capsys.readouterr().err
+
+
+def test_shipped_lamd_tiny_animates_an_image():
+    pipe = DiffusionPipeline.from_pretrained("lamd_tiny")
+    assert isinstance(pipe, ImageToVideoPipeline) and pipe.image_size == 64
+    assert pipe.autoencoder.factors == (16, 4)
+    from vidiff.data.moving_shapes import MovingShapesConfig, generate_clip
+    img = generate_clip(MovingShapesConfig(max_objects=1), 7).video[0]
+    out = pipe(image=img, num_videos=2, num_inference_steps=5, output_type="pt",
+               generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 3, 16, 64, 64)
+    assert "context" in pipe.model.accepted_conditions  # text-image-to-video too
