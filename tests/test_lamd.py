@@ -218,3 +218,27 @@ def test_shipped_lamd_tiny_animates_an_image():
                generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 16, 64, 64)
     assert "context" in pipe.model.accepted_conditions  # text-image-to-video too
+
+
+def test_motion_jitter_hides_colour_from_the_motion_encoder_in_training_only():
+    m = MCDVAE(MCDVAEConfig(**VAE, motion_jitter=1.0))
+    x = torch.rand(3, 3, 8, 32, 32) * 1.5 - 0.5  # x + 1 in [0.5, 2]: ratios are stable
+    y = m._jitter(x, torch.Generator().manual_seed(0))
+    black = -torch.ones(1, 3, 8, 32, 32)
+    assert torch.equal(m._jitter(black, torch.Generator().manual_seed(1)), black)
+    for b in range(3):  # each output channel is one input channel times a gain in [0.5, 1]
+        used = []
+        for i in range(3):
+            ratios = [((y[b, i] + 1) / (x[b, j] + 1)) for j in range(3)]
+            j = min(range(3), key=lambda k: float(ratios[k].std()))
+            assert float(ratios[j].std()) < 1e-5 and 0.5 <= float(ratios[j].mean()) <= 1.0
+            used.append(j)
+        assert sorted(used) == [0, 1, 2]  # a permutation
+    m.eval()
+    with torch.no_grad():
+        a, _ = m(x, sample=False)
+        b, _ = m(x, sample=False)
+    assert torch.equal(a, b)  # eval: no jitter
+    m.train()
+    _, p1 = m(x, sample=False, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(p1.mode(), m.encode(x).mode())

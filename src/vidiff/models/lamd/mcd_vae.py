@@ -64,6 +64,10 @@ class MCDVAEConfig:
     #: predicts (at ``H / f_s``, zero at init): content can then move with the motion instead
     #: of being redrawn from ``z_m``
     warp_skips: bool = True
+    #: training only: the probability that a clip's motion-encoder input has its colour
+    #: channels permuted and scaled by random gains in [0.5, 1] (the decoder still reconstructs
+    #: the true clip from the first frame), so ``z_m`` cannot carry colour (our addition)
+    motion_jitter: float = ranged(0.0, "[0, 1]")
     #: multiply ``z_m`` by this before diffusion (1 / std measured on data)
     scale_factor: float = ranged(1.0, "> 0")
     extra: dict = field(default_factory=dict)
@@ -292,9 +296,24 @@ class MCDVAE(ScaledLatents, ModelMixin):
         feats = self.content_features(image.to(z.dtype))
         return self.decoder(z, feats)
 
+    def _jitter(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The clips ``x`` with, for each with probability ``motion_jitter``, the colour channels
+        permuted and scaled (in ``[0, 1]`` units, so black stays black)."""
+        B, C = x.shape[:2]
+        pick = torch.rand(B, generator=generator) < self.config.motion_jitter
+        perm = torch.stack([torch.randperm(C, generator=generator) for _ in range(B)])
+        gain = 0.5 + 0.5 * torch.rand(B, C, generator=generator)
+        perm[~pick], gain[~pick] = torch.arange(C), 1.0
+        y = torch.stack([x[b, perm[b]] for b in range(B)])
+        g = gain.to(x.device, x.dtype)[:, :, None, None, None]
+        return (y + 1) * g - 1
+
     def forward(self, x: Tensor, sample: bool = True, generator: torch.Generator | None = None
                 ) -> tuple[Tensor, DiagonalGaussian]:
-        post = self.encode(x)
+        """``(reconstruction, posterior)``; in training with ``motion_jitter`` the posterior is
+        that of a colour-jittered copy of the clip, the reconstruction's target the clip."""
+        jitter = self.training and self.config.motion_jitter > 0
+        post = self.encode(self._jitter(x, generator) if jitter else x)
         z = post.sample(generator) if sample else post.mode()
         return self.decode(z, x[:, :, 0]), post
 
