@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from vidiff.data.datasets import frames_to_tensor
+from vidiff.data.video_io import to_uint8
 from vidiff.data.moving_shapes import (PALETTE, SHAPES, MovingShapesConfig, generate_clip,
                                        render_frame)
 from vidiff.evaluation.detector import detect_video
@@ -43,11 +44,6 @@ CFG = MovingShapesConfig(size=64, num_frames=16, min_objects=1, max_objects=2)
 ONE = MovingShapesConfig(size=64, num_frames=16, min_objects=1, max_objects=1)
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """``(C, F, H, W)`` in [-1, 1] -> uint8 ``(F, H, W, 3)``."""
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
-
-
 def batches(xs: list, n: int):
     for i in range(0, len(xs), n):
         yield xs[i:i + n]
@@ -60,7 +56,7 @@ def recon(vae, clips: int) -> dict:
         with torch.no_grad():
             rec, _ = vae(x, sample=False)
         for v, r in zip(group, rec):
-            got = to_uint8(r)
+            got = to_uint8(r.float())
             ps.append(psnr(v, got))
             ss.append(ssim(v, got))
     return {"psnr": float(np.mean(ps)), "worst_psnr": float(np.min(ps)),
@@ -93,7 +89,7 @@ def swap(vae, pairs: int) -> dict:
         with torch.no_grad():
             out = vae.decode(vae.latents(clips, scaled=False), imgs)
         for (a, b, color, shape, want), x in zip(group, out):
-            dets = detect_video(to_uint8(x))
+            dets = detect_video(to_uint8(x.float()))
             b_color = detect_video(b[:1])[0][0].color if detect_video(b[:1])[0] else None
             track = [d for d in tracks_by_color(dets).get(color, []) if d is not None]
             shapes = [d.shape for d in track]

@@ -5,7 +5,6 @@ motion condition colours them (:mod:`vidiff.conditioning.trajectory`)."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from ..conditioning.motion import TrajectoryConfig
@@ -13,6 +12,7 @@ from ..conditioning.trajectory import (dense_displacement_maps, flow_to_rgb, sam
                                        trajectory_flow_images)
 from ..ranges import build_checked
 from ..registry import DATASETS
+from .datasets import frames_to_tensor
 from .moving_shapes import MovingShapesConfig, generate_clip
 
 __all__ = ["FlowImageDataset"]
@@ -45,7 +45,7 @@ class FlowImageDataset(Dataset):
             img = trajectory_flow_images(tracks, *flow.shape[2:], t.sigma, t.max_flow)
         else:
             img = flow_to_rgb(dense_displacement_maps(flow), t.max_flow)
-        return {"video": torch.from_numpy(img).permute(3, 0, 1, 2).float() / 127.5 - 1.0}
+        return {"video": frames_to_tensor(img)}
 
 
 @DATASETS.register("trajectory_flow")
