@@ -1,7 +1,8 @@
 """Speed of vidiff's ST-DiT against diffusers' ``LatteTransformer3DModel`` (the closest public
 spatial-temporal DiT: Latte, alternating spatial and temporal transformer blocks, adaLN-single),
-at matched width, depth (pairs of blocks), heads, patch and tokens, text cross-attention on
-both; on CPU, fp32 and bf16 (``torch.autocast``). A training step is forward + MSE + backward +
+at matched width, depth (pairs of blocks), heads, patch and tokens, with text cross-attention
+where Latte has it (the spatial blocks: ``temporal_cross_attention=False``; the recipes' default,
+Open-Sora's, also attends to the text in the temporal blocks, one row more); on CPU, fp32 and bf16 (``torch.autocast``). A training step is forward + MSE + backward +
 AdamW; sampling is one forward under ``no_grad``. Every cell is the median of ``--repeats``
 runs after a warm-up, the two models alternating within a repeat; the ratio is Latte's time
 over vidiff's.
@@ -32,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def build(name: str, a: argparse.Namespace):
     D = a.heads * a.head_dim
-    if name == "vidiff":
+    if name.startswith("vidiff"):
         m = STDiT(STDiTConfig(in_channels=a.channels, patch_size=a.patch, hidden_size=D,
-                              depth=a.depth, num_heads=a.heads, context_dim=a.context_dim))
+                              depth=a.depth, num_heads=a.heads, context_dim=a.context_dim,
+                              temporal_cross_attention=name == "vidiff+tx"))
         return m, lambda x, t, c: m(x, t, context=c)
     import diffusers
     diffusers.utils.logging.set_verbosity_error()
@@ -112,14 +114,16 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randn(a.batch, a.channels, a.frames, a.size, a.size)
     t, c = torch.rand(a.batch), torch.randn(a.batch, 16, a.context_dim)
-    models = {n: build(n, a) for n in ("vidiff", "latte")}
+    models = {n: build(n, a) for n in ("vidiff", "vidiff+tx", "latte")}
     params = {n: sum(q.numel() for q in m.parameters()) / 1e6 for n, (m, _) in models.items()}
     tokens = a.frames * (a.size // a.patch) ** 2
     print(f"# {tokens} tokens ({a.frames} frames x {(a.size // a.patch) ** 2}), width "
           f"{a.heads * a.head_dim}, {a.depth} block pairs, batch {a.batch}, {a.threads} threads;"
-          f" params vidiff {params['vidiff']:.2f} M, Latte {params['latte']:.2f} M")
-    print("| precision | step | vidiff ms | Latte ms | Latte / vidiff |")
-    print("|---|---|---|---|---|")
+          f" params vidiff {params['vidiff']:.2f} M (+ temporal cross-attention "
+          f"{params['vidiff+tx']:.2f} M), Latte {params['latte']:.2f} M")
+    print("| precision | step | vidiff ms | Latte ms | Latte / vidiff | vidiff + temporal "
+          "cross-attn ms | Latte / it |")
+    print("|---|---|---|---|---|---|---|")
     for bf16 in (False, True):
         fns = {n: dict(zip(("train", "sample"), step_fns(m, f, x, t, c)))
                for n, (m, f) in models.items()}
@@ -131,8 +135,10 @@ def main() -> None:
                 for n in fns:
                     times[n].append(timed(fns[n][kind], bf16))
             med = {n: statistics.median(v) * 1e3 for n, v in times.items()}
+            tx = med["vidiff+tx"]
             print(f"| {'bf16' if bf16 else 'fp32'} | {kind} | {med['vidiff']:.1f} | "
-                  f"{med['latte']:.1f} | {med['latte'] / med['vidiff']:.2f}x |", flush=True)
+                  f"{med['latte']:.1f} | {med['latte'] / med['vidiff']:.2f}x | {tx:.1f} | "
+                  f"{med['latte'] / tx:.2f}x |", flush=True)
     if a.clip_steps:
         s = tora_clip_seconds(a.clip_steps)
         print(f"\none 16x64x64 clip, text + trajectory, {a.clip_steps} Euler steps, "

@@ -97,3 +97,40 @@ def test_dense_maps_agree_with_a_tracked_point():
     hit = sparse.any(axis=1)  # (F, H, W): where the point wrote
     assert hit.sum() >= 1 and not dense[0].any()
     assert np.allclose(sparse.transpose(0, 2, 3, 1)[hit], dense.transpose(0, 2, 3, 1)[hit])
+
+
+def test_a_latent_cache_carries_the_clips_flow(tmp_path):
+    """`vidiff encode-latents --recipe R` takes R's Moving Shapes settings and data.flow; the
+    cache's windows carry the flow of their own pixel frames (none between key frames)."""
+    import argparse
+
+    from vidiff.cli.encode_latents import _moving_shapes, _videos_keeping
+    from vidiff.data.datasets import collate
+    from vidiff.data.latents import LatentDataset, encode_to_cache
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  flow: true\n  moving_shapes: {size: 16, num_frames: 8, "
+                      "motion: smooth}\n")
+    a = argparse.Namespace(recipe=str(recipe), frames=None, size=None, min_objects=None,
+                           max_objects=1, flow=None)
+    cfg, flow = _moving_shapes(a)
+    assert (cfg.motion, cfg.size, cfg.num_frames, cfg.max_objects, flow) == \
+        ("smooth", 16, 8, 1, True)
+    a.frames, a.flow = 4, False
+    assert _moving_shapes(a)[0].num_frames == 4 and _moving_shapes(a)[1] is False
+
+    ds = MovingShapesDataset(cfg, flow=True)
+    ae = VideoAutoencoder(VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2),
+                                                 spatial_factor=2, temporal_factor=2,
+                                                 latent_channels=4))
+    kept = {"flow": []}
+    out = encode_to_cache(ae, _videos_keeping((ds[i] for i in range(2)), kept),
+                          tmp_path / "z.safetensors", {}, progress=False, flow=kept["flow"])
+    lat = LatentDataset(out, num_frames=4)  # 2 latent frames: windows at offsets 0..2
+    assert lat.positions == 3
+    item = lat[lat.positions + 2]  # clip 1, latent offset 2 -> pixel frames 4..7
+    ref = ds[1]["flow"][4:8]
+    assert item["flow"].shape == (4, 2, 16, 16)
+    torch.testing.assert_close(item["flow"], ref.half().float())
+    assert collate([lat[0], item])["flow"].shape == (2, 4, 2, 16, 16)
+    assert "flow" not in LatentDataset(out, num_frames=4, frame_stride=2)[0]

@@ -31,8 +31,10 @@ def _randomize(m: torch.nn.Module, seed: int = 0, skip: str = "temporal") -> Non
             p.add_(0.1 * torch.randn(p.shape, generator=g))
 
 
-def test_at_init_it_is_an_image_model_frame_by_frame():
-    m = STDiT(STDiTConfig(**SMALL)).eval()
+@pytest.mark.parametrize("temporal_cross", [True, False])
+def test_at_init_it_is_an_image_model_frame_by_frame(temporal_cross):
+    m = STDiT(STDiTConfig(**SMALL, temporal_cross_attention=temporal_cross)).eval()
+    assert [b.cross is not None for b in m.blocks] == [True, temporal_cross] * 2
     _randomize(m)
     x, t, ctx = torch.randn(2, 4, 5, 8, 8), torch.rand(2, 5), torch.randn(2, 3, 16)
     with torch.no_grad():

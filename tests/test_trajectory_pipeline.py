@@ -119,6 +119,21 @@ def test_test_paths_and_the_eval_reports_trajectory_error(tora_run, capsys):
     t = report["trajectory_control"]
     assert len(t["per_frame_px"]) == 4 and set(t["per_family_px"]) <= {"circle", "zigzag",
                                                                         "spiral"}
+    assert len(t["per_clip_px"]) == 3
+
+
+def test_held_out_paths_score_a_model_without_trajectory_control(tora_run, capsys):
+    """Tora's no-adapter baseline: a text model gets the requests' prompts only and is scored
+    on the same paths; a model with neither text nor trajectories is refused."""
+    from vidiff.cli import main
+
+    assert main(["eval", "t2v_tiny", "--held-out-paths", "--num-videos", "2", "--steps",
+                 "2"]) == 0
+    t = json.loads(capsys.readouterr().out)["trajectory_control"]
+    assert len(t["per_clip_px"]) == 2 and 0 <= t["missing"] <= 1
+    assert main(["eval", "vdm_tiny", "--held-out-paths", "--num-videos", "2"]) == 2
+    assert "--held-out-paths needs a model with trajectory control or text prompts" in \
+        capsys.readouterr().err
 
 
 def test_a_list_of_trajectory_sets_with_one_image_sets_the_batch(tora_run):

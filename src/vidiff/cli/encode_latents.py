@@ -19,13 +19,20 @@ class EncodeLatents(Command):
         p.add_argument("checkpoint", help="a VideoAutoencoder checkpoint")
         p.add_argument("--out", required=True, help="the cache (.safetensors)")
         p.add_argument("--num-clips", type=positive("--num-clips"), default=1000)
-        p.add_argument("--frames", type=positive("--frames"), default=64,
-                       help="pixel frames a clip")
-        p.add_argument("--size", type=positive("--size"), default=64)
+        p.add_argument("--frames", type=positive("--frames"),
+                       help="pixel frames a clip (default 64, or the recipe's)")
+        p.add_argument("--size", type=positive("--size"),
+                       help="pixels a side (default 64, or the recipe's)")
         p.add_argument("--videos", help="a folder or CSV of videos (default: Moving Shapes)")
-        p.add_argument("--min-objects", default=1,
+        p.add_argument("--recipe", help="take the Moving Shapes clips' settings (motion, "
+                       "captions, speeds, ...) and data.flow from this recipe's data section")
+        p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=None,
+                       help="also store each Moving Shapes clip's dense flow (trajectory "
+                       "training on the cache; default: the recipe's data.flow)")
+        p.add_argument("--min-objects",
                        type=like("--min-objects", "data.moving_shapes.min_objects", int))
-        add_options(p, "--max-objects", "--batch-size", "--seed", batch_size={"default": 8})
+        add_options(p, "--max-objects", "--batch-size", "--seed", batch_size={"default": 8},
+                    max_objects={"default": None})
         p.add_argument("--threads", type=like("--threads", "train.num_threads", int))
 
     def run(self, a: argparse.Namespace) -> int:
@@ -35,39 +42,66 @@ class EncodeLatents(Command):
 
         from ..data.datasets import MovingShapesDataset, VideoFolderDataset
         from ..data.latents import encode_to_cache
-        from ..data.moving_shapes import MovingShapesConfig
 
         if not a.out.endswith(".safetensors"):
             raise CLIError(f"--out {a.out}: a latent cache is a .safetensors file")
-        if a.min_objects > a.max_objects:
-            raise CLIError(f"--min-objects must be <= --max-objects ({a.max_objects}), got "
-                           f"{a.min_objects}")
+        cfg, flow = _moving_shapes(a)
+        if a.videos and flow:
+            raise CLIError("--flow is for Moving Shapes clips (videos have no ground-truth "
+                           "flow)")
         if a.threads:
             torch.set_num_threads(a.threads)
         ae = load_autoencoder(a.checkpoint)
         ft, fs = ae.factors
-        if a.frames % ft or a.size % fs:
+        if cfg.num_frames % ft or cfg.size % fs:
             raise CLIError(f"--frames must be a multiple of f_t={ft} and --size of f_s={fs}")
         meta = {"autoencoder": str(a.checkpoint)}
         kept: dict[str, list] = {"fps": [], "caption": []}
         if a.videos:
-            ds = VideoFolderDataset(a.videos, a.frames, a.size, on_error="skip", seed=a.seed)
+            ds = VideoFolderDataset(a.videos, cfg.num_frames, cfg.size, on_error="skip",
+                                    seed=a.seed)
             items = (ds[i % len(ds)] for i in range(a.num_clips))
             meta["source"] = str(a.videos)
         else:
-            cfg = MovingShapesConfig(size=a.size, num_frames=a.frames, min_objects=a.min_objects,
-                                     max_objects=a.max_objects)
-            ds = MovingShapesDataset(cfg, seed=a.seed, label="num_objects")
+            ds = MovingShapesDataset(cfg, seed=a.seed, label="num_objects", flow=flow)
             kept["label"] = []
+            if flow:
+                kept["flow"] = []
             items = (ds[i] for i in range(a.num_clips))
             meta.update(source="moving_shapes", moving_shapes=asdict(cfg))
         t0 = time.perf_counter()
         out = encode_to_cache(ae, _videos_keeping(items, kept), a.out, meta,
                               labels=kept.get("label"), batch_size=a.batch_size,
-                              total=a.num_clips, fps=kept["fps"], captions=kept["caption"])
+                              total=a.num_clips, fps=kept["fps"], captions=kept["caption"],
+                              flow=kept.get("flow"))
         print(json.dumps({"out": str(out), "clips": a.num_clips, "seconds":
                           round(time.perf_counter() - t0, 1)}))
         return 0
+
+
+def _moving_shapes(a: argparse.Namespace):
+    """The clips' :class:`MovingShapesConfig` (the recipe's ``data.moving_shapes`` when
+    ``--recipe`` is given, else the defaults) with the options given on the command line, and
+    whether to store flow."""
+    from dataclasses import replace
+
+    from ..config import ConfigError, load_config
+    from ..data.moving_shapes import MovingShapesConfig
+
+    cfg, flow = MovingShapesConfig(num_frames=64), False
+    if a.recipe:
+        try:
+            recipe = load_config(a.recipe)
+        except (ConfigError, FileNotFoundError) as e:
+            raise CLIError(f"--recipe {a.recipe}: {e}") from e
+        cfg, flow = recipe.data.moving_shapes, recipe.data.flow
+    given = {"num_frames": a.frames, "size": a.size, "min_objects": a.min_objects,
+             "max_objects": a.max_objects}
+    cfg = replace(cfg, **{k: v for k, v in given.items() if v is not None})
+    if cfg.min_objects > cfg.max_objects:
+        raise CLIError(f"--min-objects must be <= --max-objects ({cfg.max_objects}), got "
+                       f"{cfg.min_objects}")
+    return cfg, (flow if a.flow is None else a.flow)
 
 
 def _videos_keeping(items, kept: dict[str, list]):

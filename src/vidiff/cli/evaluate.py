@@ -24,6 +24,10 @@ class Evaluate(Command):
         p.add_argument("--num-frames", default=8,
                        type=like("--num-frames", "data.moving_shapes.num_frames", int))
         add_options(p, "--max-objects", "--device")
+        p.add_argument("--held-out-paths", action="store_true",
+                       help="score trajectory error on the held-out paths also for a text model "
+                       "without trajectory control (it gets only the prompts: the no-adapter "
+                       "baseline of Tora's comparison)")
         p.add_argument("--json", help="also write the report here")
 
     def run(self, a: argparse.Namespace) -> int:
@@ -81,7 +85,7 @@ def _checkpoint_samples(a: argparse.Namespace):
 
     from ..evaluation import expected_counts, moving_shapes_config, reference_clips
     from ..evaluation.i2v import evaluate_i2v
-    from ..evaluation.trajectory_eval import trajectory_requests
+    from ..evaluation.trajectory_eval import trajectory_report, trajectory_requests
 
     from ..conditioning import model_conditions
     from ..data.captions import prompt_set
@@ -100,8 +104,12 @@ def _checkpoint_samples(a: argparse.Namespace):
     prompts = prompt_set(a.num_videos, a.seed, motion=motion) if text else None
     # trajectory control (Tora): held-out path families, one object a prompt
     requests = None
-    if "motion" in model_conditions(pipe.model):
-        frames, size = pipe.clip_size
+    controlled = "motion" in model_conditions(pipe.model)
+    if a.held_out_paths and not (controlled or text):
+        raise CLIError("--held-out-paths needs a model with trajectory control or text "
+                       "prompts (the requests name one object)")
+    if controlled or a.held_out_paths:
+        frames, size = pipe.clip_size if controlled else (cfg.num_frames, cfg.size)
         requests = trajectory_requests(a.num_videos, frames, size, a.seed)
         prompts = [r[0] for r in requests] if text else None
     g = torch.Generator().manual_seed(a.seed)
@@ -114,7 +122,7 @@ def _checkpoint_samples(a: argparse.Namespace):
         cond = {"prompt": prompts[start:start + n]} if text else {}
         if images is not None:
             cond = {"image": np.stack(images[start:start + n])}
-        if requests is not None:
+        if controlled:
             cond["trajectories"] = [r[3][None] for r in requests[start:start + n]]
         vids += list(pipe(num_videos=n, class_labels=lab, generator=g, progress=False,
                           **cond, **sampling_kwargs(a)))
@@ -138,28 +146,3 @@ def text_with_motion(experiment) -> bool:
     for a direction): not on images only, not on clips with their captions dropped."""
     d = experiment.data
     return not d.images and not d.drop_captions
-
-
-def trajectory_report(vids, requests, by_color: bool) -> dict:
-    """Trajectory error (pixels) of clips sampled for ``requests`` (see
-    :func:`~vidiff.evaluation.trajectory_eval.trajectory_requests`): mean over seen frames, per
-    frame, per path family, and the share of frames where the object is not seen. Without text
-    the object followed is the one nearest the path's start in frame 0."""
-    import numpy as np
-
-    from ..evaluation.detector import detect_frame
-    from ..evaluation.trajectory_eval import TEST_PATHS, path_errors
-
-    errs = []
-    for v, (_, color, _, path) in zip(vids, requests):
-        if not by_color:
-            dets = detect_frame(v[0])
-            near = min(dets, key=lambda d: np.hypot(*(np.array(d.centroid) - path[0])),
-                       default=None)
-            color = near.color if near is not None else color
-        errs.append(path_errors(v, color, path))
-    e = np.stack(errs)  # (N, F)
-    fam = {k: float(np.nanmean(e[[r[2] == k for r in requests]])) for k in TEST_PATHS
-           if any(r[2] == k for r in requests)}
-    return {"mean_px": float(np.nanmean(e)), "per_frame_px": np.nanmean(e, 0).round(2).tolist(),
-            "per_family_px": fam, "missing": float(np.isnan(e).mean())}

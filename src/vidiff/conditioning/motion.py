@@ -156,7 +156,8 @@ class MotionEncoder(ConditionEncoder):
                      generator: torch.Generator, drop_prob: float) -> Tensor | None:
         if "flow" not in batch:
             raise ValueError("trajectory training needs the clips' dense flow: data.flow: true "
-                             "(Moving Shapes)")
+                             "(Moving Shapes, or a latent cache made with `vidiff encode-latents "
+                             "--flow`)")
         flow = batch["flow"].numpy()  # (B, F, 2, H, W)
         if self.cfg.mode == "dense":
             images = flow_to_rgb(dense_displacement_maps(flow), self.cfg.max_flow)

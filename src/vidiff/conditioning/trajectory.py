@@ -72,15 +72,18 @@ def gaussian_kernel(sigma: float, radius: int | None = None) -> np.ndarray:
 
 def spread(maps: np.ndarray, sigma: float) -> np.ndarray:
     """Convolve every channel of ``(..., H, W)`` maps with :func:`gaussian_kernel` (zero
-    padding, same size): a point's displacement fills its neighbourhood, exact at its centre."""
+    padding, same size): a point's displacement fills its neighbourhood, exact at its centre.
+    The kernel is separable, so this is a row then a column pass (float64)."""
     import torch
     import torch.nn.functional as F
 
-    k = torch.from_numpy(gaussian_kernel(sigma))
-    r = k.shape[0] // 2
+    r = int(math.ceil(3 * sigma))
+    x = torch.arange(-r, r + 1, dtype=torch.float64)
+    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))  # gaussian_kernel = outer(g, g)
     flat = torch.from_numpy(np.ascontiguousarray(maps, np.float32)).reshape(
-        -1, 1, *maps.shape[-2:])
-    out = F.conv2d(flat.double(), k.double()[None, None], padding=r)  # symmetric: = convolution
+        -1, 1, *maps.shape[-2:]).double()
+    out = F.conv2d(flat, g.view(1, 1, 1, -1), padding=(0, r))  # symmetric: = convolution
+    out = F.conv2d(out, g.view(1, 1, -1, 1), padding=(r, 0))
     return out.reshape(maps.shape).float().numpy()
 
 

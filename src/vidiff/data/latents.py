@@ -4,7 +4,8 @@ more than the denoiser).
 
 A cache is one safetensors file: ``latents`` ``(N, c, L, h, w)`` (unscaled posterior means;
 training multiplies by the autoencoder's ``scale_factor``), optional ``labels`` ``(N,)`` and
-``fps`` ``(N,)`` (each clip's real frame rate), with JSON metadata (the pixel frames and size,
+``fps`` ``(N,)`` (each clip's real frame rate), optional ``flow`` ``(N, F, 2, H, W)`` (float16,
+pixels: each Moving Shapes clip's dense forward flow, for trajectory training), with JSON metadata (the pixel frames and size,
 ``f_t``/``f_s``, the autoencoder it came from, the Moving Shapes config when that was the
 source, and the clips' ``captions`` when they have them).
 
@@ -52,11 +53,12 @@ def cache_source(data) -> dict:
 def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta: dict,
                     labels: list[int] | None = None, batch_size: int = 8,
                     progress: bool = True, total: int | None = None,
-                    fps: list[float] | None = None, captions: list[str] | None = None) -> Path:
+                    fps: list[float] | None = None, captions: list[str] | None = None,
+                    flow: list[Tensor] | None = None) -> Path:
     """Encode ``clips`` (each ``(C, F, H, W)`` in ``[-1, 1]``; any iterable, consumed as a
     stream) to posterior-mean latents and write the cache ``out`` atomically. ``meta`` is
-    stored with the file (plus shapes); ``labels``, ``fps`` and ``captions`` (one per clip) may
-    be filled while ``clips`` is consumed."""
+    stored with the file (plus shapes); ``labels``, ``fps``, ``captions`` and ``flow`` (one per
+    clip; flow ``(F, 2, H, W)`` in pixels) may be filled while ``clips`` is consumed."""
     from tqdm.auto import tqdm
 
     ae = autoencoder.eval()
@@ -92,6 +94,8 @@ def encode_to_cache(autoencoder, clips: Iterable[Tensor], out: str | Path, meta:
         tensors["fps"] = torch.as_tensor(fps, dtype=torch.float32)
     if captions and any(captions):
         meta["captions"] = list(captions)
+    if flow:
+        tensors["flow"] = torch.stack(flow).to(torch.float16).contiguous()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda p: save_file(tensors, str(p), metadata={"vidiff": json.dumps(meta)}))
@@ -102,7 +106,8 @@ class LatentDataset(torch.utils.data.Dataset):
     """Windows of a latent cache: item ``i`` is ``{"latents": (c, n, h, w)}`` (float32,
     unscaled) with ``n = num_frames / f_t`` latent frames ``frame_stride`` apart, plus the
     clip's ``label``, ``caption`` and ``fps`` (its rate divided by ``frame_stride``) where the
-    cache has them."""
+    cache has them, and the window's ``flow`` ``(F, 2, H, W)`` (float32, pixels) when the cache
+    has flow and ``frame_stride`` is 1 (flow between key frames is not the clips')."""
 
     def __init__(self, path: str | Path, num_frames: int, frame_stride: int = 1,
                  size: int | None = None):
@@ -115,6 +120,8 @@ class LatentDataset(torch.utils.data.Dataset):
             self.latents = f.get_tensor("latents")
             self.labels = f.get_tensor("labels") if "labels" in f.keys() else None
             self.fps = f.get_tensor("fps") if "fps" in f.keys() else None
+            self.flow = f.get_tensor("flow") if "flow" in f.keys() and frame_stride == 1 \
+                else None
         self.captions = self.meta.get("captions")
         ft = int(self.meta.get("temporal_factor", 1))
         if num_frames % ft:
@@ -123,7 +130,7 @@ class LatentDataset(torch.utils.data.Dataset):
         if size is not None and self.meta.get("size") not in (None, size):
             raise ValueError(f"data.size is {size} but the cache holds {self.meta['size']}px "
                              "clips")
-        self.window, self.stride = num_frames // ft, frame_stride
+        self.window, self.stride, self.ft = num_frames // ft, frame_stride, ft
         L = self.latents.shape[2]
         span = (self.window - 1) * frame_stride + 1
         if span > L:
@@ -149,6 +156,8 @@ class LatentDataset(torch.utils.data.Dataset):
             item["fps"] = float(self.fps[n]) / self.stride
         if self.captions is not None:
             item["caption"] = self.captions[n]
+        if self.flow is not None:
+            item["flow"] = self.flow[n, o * self.ft:(o + self.window) * self.ft].float()
         return item
 
 

@@ -6,14 +6,15 @@ centroid (the exact detector) against the requested path, per frame and per clip
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from ..data.moving_shapes import PALETTE, SHAPES
-from .detector import detect_video
+from .detector import detect_frame, detect_video
 from .metrics import tracks_by_color
 
-__all__ = ["TEST_PATHS", "test_path", "path_errors", "trajectory_requests"]
+__all__ = ["TEST_PATHS", "test_path", "path_errors", "trajectory_requests", "trajectory_report"]
 
 #: the held-out path families
 TEST_PATHS = ("circle", "zigzag", "spiral")
@@ -65,3 +66,28 @@ def path_errors(video: np.ndarray, color: str, path: np.ndarray) -> np.ndarray:
     track = tracks_by_color(detect_video(video)).get(color, [None] * len(path))
     return np.array([np.nan if d is None else float(np.hypot(*(np.array(d.centroid) - p)))
                      for d, p in zip(track, path)])
+
+
+def trajectory_report(vids, requests, by_color: bool) -> dict:
+    """Trajectory error (pixels) of clips sampled for ``requests`` (see
+    :func:`trajectory_requests`): the mean over the frames where the object is seen, per frame,
+    per clip, per path family, and the share of frames where it is not seen. Without text the
+    object followed is the one nearest the path's start in frame 0."""
+    errs = []
+    for v, (_, color, _, path) in zip(vids, requests):
+        if not by_color:
+            dets = detect_frame(v[0])
+            near = min(dets, key=lambda d: np.hypot(*(np.array(d.centroid) - path[0])),
+                       default=None)
+            color = near.color if near is not None else color
+        errs.append(path_errors(v, color, path))
+    e = np.stack(errs)  # (N, F)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (a clip or frame never seen: NaN)
+        fam = {k: float(np.nanmean(e[[r[2] == k for r in requests]])) for k in TEST_PATHS
+               if any(r[2] == k for r in requests)}
+        return {"mean_px": float(np.nanmean(e)),
+                "per_frame_px": np.nanmean(e, 0).round(2).tolist(),
+                "per_clip_px": np.nanmean(e, 1).round(2).tolist(),
+                "per_family_px": fam, "missing": float(np.isnan(e).mean())}
+

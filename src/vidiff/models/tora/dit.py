@@ -42,6 +42,9 @@ class STDiTConfig:
     mlp_ratio: float = ranged(4.0, "> 0")
     #: text tokens' width for cross-attention (None: no text)
     context_dim: int | None = ranged(None, ">= 1")
+    #: text cross-attention in the temporal blocks too (Open-Sora's STDiT, which Tora builds
+    #: on); False: in the spatial blocks only (Latte)
+    temporal_cross_attention: bool = True
     #: fps embedded and added to the timestep embedding (zero at init)
     fps_conditioning: bool = False
     #: the patch grid side the sin-cos positions are scaled to (None: unscaled)
@@ -97,7 +100,9 @@ class STDiT(ModelMixin):
         self.blocks = nn.ModuleList()
         for _ in range(c.depth):
             self.blocks.append(SpatialBlock(D, c.num_heads, c.context_dim, c.mlp_ratio))
-            self.blocks.append(TemporalBlock(D, c.num_heads, c.context_dim, c.mlp_ratio))
+            self.blocks.append(TemporalBlock(
+                D, c.num_heads, c.context_dim if c.temporal_cross_attention else None,
+                c.mlp_ratio))
         self.extractor, self.fusers = None, nn.ModuleDict()
         if c.motion_channels is not None:
             if c.motion_placement not in ("temporal", "spatial", "all"):
