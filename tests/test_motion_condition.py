@@ -134,3 +134,25 @@ def test_a_latent_cache_carries_the_clips_flow(tmp_path):
     torch.testing.assert_close(item["flow"], ref.half().float())
     assert collate([lat[0], item])["flow"].shape == (2, 4, 2, 16, 16)
     assert "flow" not in LatentDataset(out, num_frames=4, frame_stride=2)[0]
+
+
+def test_real_videos_get_dense_flow_from_opencv(tmp_path):
+    """data.flow on a video dataset: OpenCV DIS flow at the clip's size, close to the exact flow
+    of a Moving Shapes clip on its object (mean within 15%), the last frame zeros."""
+    pytest.importorskip("cv2")
+    from vidiff.data.datasets import VideoFolderDataset, frames_to_tensor
+    from vidiff.data.optical_flow import clip_flow
+    from vidiff.data.video_io import write_video
+
+    clip = generate_clip(MovingShapesConfig(size=64, num_frames=8, max_objects=1), 3)
+    flow = clip_flow(frames_to_tensor(clip.video)).numpy()
+    assert flow.shape == (8, 2, 64, 64) and not flow[-1].any()
+    on = np.abs(clip.flow[:-1]).sum(1) > 0  # (F-1, H, W): the object's pixels
+    exact = clip.flow[:-1].transpose(0, 2, 3, 1)[on].mean(0)
+    est = flow[:-1].transpose(0, 2, 3, 1)[on].mean(0)
+    assert np.allclose(est, exact, rtol=0.15, atol=0.1), (est, exact)
+
+    write_video(tmp_path / "a.mp4", clip.video, lossless=True)
+    item = VideoFolderDataset(tmp_path, num_frames=8, size=64, flow=True)[0]
+    assert item["flow"].shape == (8, 2, 64, 64)
+    torch.testing.assert_close(item["flow"], clip_flow(item["video"]))

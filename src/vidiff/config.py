@@ -78,8 +78,9 @@ class DataConfig:
     drop_captions: bool = False
     #: moving_shapes class label for class-conditional models: null | first_color | num_objects
     label: str | None = None
-    #: Moving Shapes items carry their dense forward flow ``(F, 2, H, W)`` (pixels): the
-    #: trajectory condition's training signal (Tora)
+    #: items carry their dense forward flow ``(F, 2, H, W)`` (pixels): the trajectory
+    #: condition's training signal (Tora); Moving Shapes' exact flow, a video's by OpenCV DIS
+    #: at the clip's size (the data extra), a latent cache's when encoded with --flow
     flow: bool = False
     #: trajectory_flow: how its flow images are drawn and coloured (a ``trajectory:`` section,
     #: the same as the recipe that will use the trajectory autoencoder)

@@ -24,11 +24,13 @@ class EncodeLatents(Command):
         p.add_argument("--size", type=positive("--size"),
                        help="pixels a side (default 64, or the recipe's)")
         p.add_argument("--videos", help="a folder or CSV of videos (default: Moving Shapes)")
-        p.add_argument("--recipe", help="take the Moving Shapes clips' settings (motion, "
-                       "captions, speeds, ...) and data.flow from this recipe's data section")
+        p.add_argument("--recipe", help="take the clips' frames and size, the Moving Shapes "
+                       "settings (motion, captions, speeds, ...) and data.flow from this "
+                       "recipe's data section")
         p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=None,
-                       help="also store each Moving Shapes clip's dense flow (trajectory "
-                       "training on the cache; default: the recipe's data.flow)")
+                       help="also store each clip's dense flow (Moving Shapes' exact flow, a "
+                       "video's by OpenCV; trajectory training on the cache; default: the "
+                       "recipe's data.flow)")
         p.add_argument("--min-objects",
                        type=like("--min-objects", "data.moving_shapes.min_objects", int))
         add_options(p, "--max-objects", "--batch-size", "--seed", batch_size={"default": 8},
@@ -46,9 +48,6 @@ class EncodeLatents(Command):
         if not a.out.endswith(".safetensors"):
             raise CLIError(f"--out {a.out}: a latent cache is a .safetensors file")
         cfg, flow = _moving_shapes(a)
-        if a.videos and flow:
-            raise CLIError("--flow is for Moving Shapes clips (videos have no ground-truth "
-                           "flow)")
         if a.threads:
             torch.set_num_threads(a.threads)
         ae = load_autoencoder(a.checkpoint)
@@ -59,16 +58,16 @@ class EncodeLatents(Command):
         kept: dict[str, list] = {"fps": [], "caption": []}
         if a.videos:
             ds = VideoFolderDataset(a.videos, cfg.num_frames, cfg.size, on_error="skip",
-                                    seed=a.seed)
+                                    seed=a.seed, flow=flow)
             items = (ds[i % len(ds)] for i in range(a.num_clips))
             meta["source"] = str(a.videos)
         else:
             ds = MovingShapesDataset(cfg, seed=a.seed, label="num_objects", flow=flow)
             kept["label"] = []
-            if flow:
-                kept["flow"] = []
             items = (ds[i] for i in range(a.num_clips))
             meta.update(source="moving_shapes", moving_shapes=asdict(cfg))
+        if flow:
+            kept["flow"] = []
         t0 = time.perf_counter()
         out = encode_to_cache(ae, _videos_keeping(items, kept), a.out, meta,
                               labels=kept.get("label"), batch_size=a.batch_size,
@@ -94,7 +93,9 @@ def _moving_shapes(a: argparse.Namespace):
             recipe = load_config(a.recipe)
         except (ConfigError, FileNotFoundError) as e:
             raise CLIError(f"--recipe {a.recipe}: {e}") from e
-        cfg, flow = recipe.data.moving_shapes, recipe.data.flow
+        d = recipe.data
+        frames, size = d.clip_shape()  # (a latent or video recipe's own clip size)
+        cfg, flow = replace(d.moving_shapes, num_frames=frames, size=size), d.flow
     given = {"num_frames": a.frames, "size": a.size, "min_objects": a.min_objects,
              "max_objects": a.max_objects}
     cfg = replace(cfg, **{k: v for k, v in given.items() if v is not None})

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from ..registry import DATASETS
 from .captions import describe
 from .moving_shapes import PALETTE, MovingShapesConfig, generate_clip
+from .optical_flow import clip_flow
 from .spans import ROW_COLUMNS, crop_tracks, frame_span, in_span, load_tracks, row_ok
 from .video_io import READABLE_SUFFIXES, VideoReadError, iter_frames, probe_video, read_frames
 
@@ -209,13 +210,13 @@ class VideoFolderDataset(Dataset):
 
     def __init__(self, path: str | Path, num_frames: int = 16, size: int = 64,
                  frame_stride: int = 1, target_fps: float | None = None,
-                 on_error: str = "error", seed: int = 0):
+                 on_error: str = "error", seed: int = 0, flow: bool = False):
         p = Path(path)
         if on_error not in ("error", "skip"):
             raise ValueError("on_error must be 'error' or 'skip'")
         self.num_frames, self.size = num_frames, size
         self.stride, self.target_fps = frame_stride, target_fps
-        self.on_error, self.seed = on_error, seed
+        self.on_error, self.seed, self.flow = on_error, seed, flow
         self.skipped: list[tuple[str, str]] = []
         entries: list[tuple] = []  # (where, file, caption, span, frames, trajectory file)
         if p.is_dir():
@@ -295,6 +296,8 @@ class VideoFolderDataset(Dataset):
                 info["times"] = info["times"][:max(decodable, 0)]
                 info["num_frames"], info["counted"] = len(info["times"]), True
         item = {"video": resize_crop(frames_to_tensor(frames), self.size), "fps": fps}
+        if self.flow:
+            item["flow"] = clip_flow(item["video"])
         if info["tracks"] is not None:
             tracks, visible = load_tracks(info["tracks"], idx + info["offset"])
             tracks, visible = crop_tracks(tracks, visible, frames.shape[1:3], self.size)
@@ -345,4 +348,4 @@ def video_folder_dataset(d, seed: int) -> VideoFolderDataset:
     if not d.path:
         raise ValueError("data.path is required for video_folder / video_csv")
     return VideoFolderDataset(d.path, d.num_frames, d.size, d.frame_stride, d.target_fps,
-                              d.on_error, seed)
+                              d.on_error, seed, flow=d.flow)

@@ -14,6 +14,7 @@ import numpy as np
 
 from typing import Iterable, Iterator
 
+from ..data.optical_flow import dis_flow
 from ..data.video_io import VideoReadError, _check_file, _decoding, _rgb, _video_stream
 from .deps import cv2
 
@@ -21,7 +22,6 @@ __all__ = ["FLOW_METHODS", "to_gray", "decode_frames", "load_gray", "compute_flo
            "pair_starts", "magnitude"]
 
 FLOW_METHODS = ("dis", "farneback")
-_DIS: dict = {}
 
 
 def to_gray(frame: np.ndarray, size: int) -> np.ndarray:
@@ -71,9 +71,7 @@ def compute_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarra
     of the working size (``b(x + dx, y + dy) ~ a(x, y)``)."""
     cv = cv2()
     if method == "dis":
-        if "dis" not in _DIS:  # one per process: building it is not free
-            _DIS["dis"] = cv.DISOpticalFlow_create(cv.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        return _DIS["dis"].calc(a, b, None)
+        return dis_flow(a, b)
     if method == "farneback":  # Open-Sora tools/caption/camera_motion_detect.py's parameters
         return cv.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
     raise ValueError(f"flow method must be one of {', '.join(FLOW_METHODS)}, got {method!r}")
