@@ -1,8 +1,9 @@
 """Speed of vidiff's ST-DiT against diffusers' ``LatteTransformer3DModel`` (the closest public
 spatial-temporal DiT: Latte, alternating spatial and temporal transformer blocks, adaLN-single),
 at matched width, depth (pairs of blocks), heads, patch and tokens, with text cross-attention
-where Latte has it (the spatial blocks: ``temporal_cross_attention=False``; the recipes' default,
-Open-Sora's, also attends to the text in the temporal blocks, one row more); on CPU, fp32 and bf16 (``torch.autocast``). A training step is forward + MSE + backward +
+where Latte has it (the spatial blocks: ``temporal_cross_attention=False``; two more columns
+time the recipes' default, Open-Sora's, which also attends to the text in the temporal
+blocks); on CPU, fp32 and bf16 (``torch.autocast``). A training step is forward + MSE + backward +
 AdamW; sampling is one forward under ``no_grad``. Every cell is the median of ``--repeats``
 runs after a warm-up, the two models alternating within a repeat; the ratio is Latte's time
 over vidiff's.

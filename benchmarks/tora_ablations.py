@@ -12,9 +12,9 @@ Shapes validity, for
 Every variant is ``configs/tora_tiny.yaml`` (adaptive norm in the temporal blocks, sparse
 tracks, trajectory autoencoder) with one setting changed, trained from the same base ST-DiT for
 ``--steps`` adapter steps (2 x ``--steps`` for the schedules: dense-then-sparse is ``--steps`` of
-each) through ``vidiff train``, then measured by ``vidiff eval`` on the same requests. Runs
-that exist are not trained again (a finished run is skipped, a broken one resumes); the eval
-reports are cached next to them.
+each) through ``vidiff train``, then measured by ``vidiff eval`` on the same requests. A
+finished run is not trained again (an unfinished one starts over: the variants keep no
+intermediate checkpoints); the eval reports are cached next to them.
 
     python benchmarks/tora_ablations.py --base runs/tora_base_tiny \\
         --trajectory-autoencoder runs/tora_traj_ae_tiny --steps 250 --out runs/tora_ablations
@@ -59,7 +59,7 @@ def train(name: str, sets: list[str], init: str, a: argparse.Namespace) -> Path:
     done = out / "done"
     if done.exists():
         return out
-    cmd = [sys.executable, "-m", "vidiff", "train", str(RECIPE),
+    cmd = [sys.executable, "-m", "vidiff.cli", "train", str(RECIPE),
            "--set", f"train.out_dir={out}", "--set", f"train.init_from={init}",
            "--set", f"trajectory.autoencoder={a.trajectory_autoencoder}",
            "--set", f"train.num_threads={a.threads}", "--set", "train.ckpt_every=1000000",
@@ -77,7 +77,7 @@ def train(name: str, sets: list[str], init: str, a: argparse.Namespace) -> Path:
 def evaluate(run: Path, a: argparse.Namespace) -> dict:
     report = run / "eval.json"
     if not report.exists():
-        subprocess.run([sys.executable, "-m", "vidiff", "eval", str(run), "--num-videos",
+        subprocess.run([sys.executable, "-m", "vidiff.cli", "eval", str(run), "--num-videos",
                         str(a.num_videos), "--batch-size", "8", "--seed", "0", "--json",
                         str(report)], check=True, stdout=subprocess.DEVNULL,
                        env={**os.environ, "OMP_NUM_THREADS": str(a.threads)})

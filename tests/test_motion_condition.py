@@ -111,8 +111,11 @@ def test_a_latent_cache_carries_the_clips_flow(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("data:\n  flow: true\n  moving_shapes: {size: 16, num_frames: 8, "
                       "motion: smooth}\n")
+    a = argparse.Namespace(recipe=None, frames=None, size=None, min_objects=None,
+                           max_objects=None, flow=None, videos=None)
+    assert (_moving_shapes(a)[0].num_frames, _moving_shapes(a)[0].max_objects) == (64, 2)
     a = argparse.Namespace(recipe=str(recipe), frames=None, size=None, min_objects=None,
-                           max_objects=1, flow=None)
+                           max_objects=1, flow=None, videos=None)
     cfg, flow = _moving_shapes(a)
     assert (cfg.motion, cfg.size, cfg.num_frames, cfg.max_objects, flow) == \
         ("smooth", 16, 8, 1, True)
@@ -126,14 +129,20 @@ def test_a_latent_cache_carries_the_clips_flow(tmp_path):
     kept = {"flow": []}
     out = encode_to_cache(ae, _videos_keeping((ds[i] for i in range(2)), kept),
                           tmp_path / "z.safetensors", {}, progress=False, flow=kept["flow"])
-    lat = LatentDataset(out, num_frames=4)  # 2 latent frames: windows at offsets 0..2
+    lat = LatentDataset(out, num_frames=4, flow=True)  # 2 latent frames: offsets 0..2
     assert lat.positions == 3
     item = lat[lat.positions + 2]  # clip 1, latent offset 2 -> pixel frames 4..7
     ref = ds[1]["flow"][4:8]
     assert item["flow"].shape == (4, 2, 16, 16)
     torch.testing.assert_close(item["flow"], ref.half().float())
     assert collate([lat[0], item])["flow"].shape == (2, 4, 2, 16, 16)
-    assert "flow" not in LatentDataset(out, num_frames=4, frame_stride=2)[0]
+    assert "flow" not in LatentDataset(out, num_frames=4)[0]
+    with pytest.raises(ValueError, match="data.flow needs data.frame_stride 1, got 2"):
+        LatentDataset(out, num_frames=4, frame_stride=2, flow=True)
+    bare = encode_to_cache(ae, (ds[i]["video"] for i in range(1)), tmp_path / "b.safetensors",
+                           {}, progress=False)
+    with pytest.raises(ValueError, match="data.flow is set but this latent cache has no flow"):
+        LatentDataset(bare, num_frames=4, flow=True)
 
 
 def test_real_videos_get_dense_flow_from_opencv(tmp_path):

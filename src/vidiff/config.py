@@ -90,9 +90,9 @@ class DataConfig:
     cache_source: dict | None = None
 
     def clip_shape(self) -> tuple[int, int]:
-        """``(frames, size)`` of a training clip in pixels, as the recipe gives it (only read for
-        a checkpoint written before denoisers recorded their sample shape; training reads the
-        dataset's own ``clip_shape``)."""
+        """``(frames, size)`` of a training clip in pixels, as the recipe gives it (read for a
+        checkpoint written before denoisers recorded their sample shape, and by
+        ``encode-latents --recipe``; training reads the dataset's own ``clip_shape``)."""
         if self.kind == "moving_shapes":
             return self.moving_shapes.num_frames, self.moving_shapes.size
         return self.num_frames, self.size

@@ -66,9 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         from ..config import ConfigError
         from ..data.video_io import VideoReadError
 
+        # also a NaN loss, a clip too large, a path that cannot be written, and an optional
+        # extra that is not installed (its message names the extra)
         expected = (CLIError, ConfigError, VideoReadError, ValueError, OSError,
-                    FloatingPointError, MemoryError)  # also a NaN loss, a clip too large,
-        if a.debug or not isinstance(e, expected):  # a path that cannot be written
+                    FloatingPointError, MemoryError, ImportError)
+        if a.debug or not isinstance(e, expected):
             raise
         if isinstance(e, OSError) and not isinstance(e, FileNotFoundError) and e.filename:
             msg = f"{e.filename}: {e.strerror or e}"

@@ -53,12 +53,14 @@ class EncodeLatents(Command):
         ae = load_autoencoder(a.checkpoint)
         ft, fs = ae.factors
         if cfg.num_frames % ft or cfg.size % fs:
-            raise CLIError(f"--frames must be a multiple of f_t={ft} and --size of f_s={fs}")
+            raise CLIError(f"clips of {cfg.num_frames} frames of {cfg.size}px: the frames must be "
+                           f"a multiple of f_t={ft} and the size of f_s={fs} (--frames, --size)")
         meta = {"autoencoder": str(a.checkpoint)}
         kept: dict[str, list] = {"fps": [], "caption": []}
         if a.videos:
-            ds = VideoFolderDataset(a.videos, cfg.num_frames, cfg.size, on_error="skip",
-                                    seed=a.seed, flow=flow)
+            ds = VideoFolderDataset(a.videos, cfg.num_frames, cfg.size,
+                                    getattr(a, "frame_stride", 1), getattr(a, "target_fps", None),
+                                    on_error="skip", seed=a.seed, flow=flow)
             items = (ds[i % len(ds)] for i in range(a.num_clips))
             meta["source"] = str(a.videos)
         else:
@@ -81,19 +83,29 @@ class EncodeLatents(Command):
 def _moving_shapes(a: argparse.Namespace):
     """The clips' :class:`MovingShapesConfig` (the recipe's ``data.moving_shapes`` when
     ``--recipe`` is given, else the defaults) with the options given on the command line, and
-    whether to store flow."""
+    whether to store flow. A video recipe's ``data.path`` is the default ``--videos``; a recipe
+    whose clips are neither Moving Shapes nor videos of its own needs ``--videos``."""
     from dataclasses import replace
+
+    import yaml
 
     from ..config import ConfigError, load_config
     from ..data.moving_shapes import MovingShapesConfig
 
-    cfg, flow = MovingShapesConfig(num_frames=64), False
+    cfg, flow = MovingShapesConfig(num_frames=64, max_objects=2), False
     if a.recipe:
         try:
             recipe = load_config(a.recipe)
+            raw = (yaml.safe_load(open(a.recipe, encoding="utf-8")) or {}).get("data") or {}
         except (ConfigError, FileNotFoundError) as e:
             raise CLIError(f"--recipe {a.recipe}: {e}") from e
         d = recipe.data
+        if d.kind in ("video_folder", "video_csv"):  # its clips, read as it reads them
+            a.videos = a.videos or d.path
+            a.frame_stride, a.target_fps = d.frame_stride, d.target_fps
+        elif d.kind != "moving_shapes" and "moving_shapes" not in raw and not a.videos:
+            raise CLIError(f"--recipe {a.recipe}: its data section describes no Moving Shapes "
+                           "clips; give the videos to encode with --videos")
         frames, size = d.clip_shape()  # (a latent or video recipe's own clip size)
         cfg, flow = replace(d.moving_shapes, num_frames=frames, size=size), d.flow
     given = {"num_frames": a.frames, "size": a.size, "min_objects": a.min_objects,
@@ -111,5 +123,6 @@ def _videos_keeping(items, kept: dict[str, list]):
     empty prompt)."""
     for it in items:
         for key, values in kept.items():
-            values.append(it.get(key, "" if key == "caption" else None))
+            value = it.get(key, "" if key == "caption" else None)
+            values.append(value.half() if key == "flow" else value)  # (flow: half the memory)
         yield it["video"]

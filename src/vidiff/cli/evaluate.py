@@ -109,7 +109,7 @@ def _checkpoint_samples(a: argparse.Namespace):
         raise CLIError("--held-out-paths needs a model with trajectory control or text "
                        "prompts (the requests name one object)")
     if controlled or a.held_out_paths:
-        frames, size = pipe.clip_size if controlled else (cfg.num_frames, cfg.size)
+        frames, size = pipe.clip_size
         requests = trajectory_requests(a.num_videos, frames, size, a.seed)
         prompts = [r[0] for r in requests] if text else None
     g = torch.Generator().manual_seed(a.seed)

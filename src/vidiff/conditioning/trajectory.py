@@ -215,8 +215,8 @@ def sample_tracks(flow: np.ndarray, max_points: int, stride: int,
                   rng: np.random.Generator) -> np.ndarray:
     """Tora's stage-2 trajectories from a clip's dense forward flow ``(F, 2, H, W)`` (frame f
     to f+1): ``1..max_points`` points drawn without replacement from a ``stride``-spaced grid
-    of the first frame with probability proportional to their flow magnitude (points that do
-    not move are never drawn), each tracked by chaining the flow at its pixel,
+    of the first frame with probability proportional to their flow magnitude (points whose flow
+    is zero are never drawn; on estimated flow, still ones rarely), each tracked by chaining the flow at its pixel,
     ``p_{f+1} = p_f + flow_f(p_f)``. Returns ``(K, F, 2)`` pixel ``(x, y)`` (``K = 0`` when
     nothing moves)."""
     F_, _, H, W = flow.shape

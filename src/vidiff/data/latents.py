@@ -4,8 +4,8 @@ more than the denoiser).
 
 A cache is one safetensors file: ``latents`` ``(N, c, L, h, w)`` (unscaled posterior means;
 training multiplies by the autoencoder's ``scale_factor``), optional ``labels`` ``(N,)`` and
-``fps`` ``(N,)`` (each clip's real frame rate), optional ``flow`` ``(N, F, 2, H, W)`` (float16,
-pixels: each Moving Shapes clip's dense forward flow, for trajectory training), with JSON metadata (the pixel frames and size,
+``fps`` ``(N,)`` (each clip's real frame rate), optional ``flow`` ``(N, F, 2, H, W)``
+(float16, pixels: each clip's dense forward flow, for trajectory training), with JSON metadata (the pixel frames and size,
 ``f_t``/``f_s``, the autoencoder it came from, the Moving Shapes config when that was the
 source, and the clips' ``captions`` when they have them).
 
@@ -106,11 +106,17 @@ class LatentDataset(torch.utils.data.Dataset):
     """Windows of a latent cache: item ``i`` is ``{"latents": (c, n, h, w)}`` (float32,
     unscaled) with ``n = num_frames / f_t`` latent frames ``frame_stride`` apart, plus the
     clip's ``label``, ``caption`` and ``fps`` (its rate divided by ``frame_stride``) where the
-    cache has them, and the window's ``flow`` ``(F, 2, H, W)`` (float32, pixels) when the cache
-    has flow and ``frame_stride`` is 1 (flow between key frames is not the clips')."""
+    cache has them, and with ``flow`` the window's ``flow`` ``(F, 2, H, W)`` (float32, pixels;
+    read from the file item by item, so a large cache's flow never sits in memory).
+
+    Raises:
+        FileNotFoundError: no cache at ``path``.
+        ValueError: windows that do not fit the cached clips; ``flow`` with a cache that has
+            none, or with ``frame_stride > 1`` (flow between key frames is not the clips').
+    """
 
     def __init__(self, path: str | Path, num_frames: int, frame_stride: int = 1,
-                 size: int | None = None):
+                 size: int | None = None, flow: bool = False):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no latent cache (make one with `vidiff "
@@ -120,8 +126,13 @@ class LatentDataset(torch.utils.data.Dataset):
             self.latents = f.get_tensor("latents")
             self.labels = f.get_tensor("labels") if "labels" in f.keys() else None
             self.fps = f.get_tensor("fps") if "fps" in f.keys() else None
-            self.flow = f.get_tensor("flow") if "flow" in f.keys() and frame_stride == 1 \
-                else None
+            if flow and "flow" not in f.keys():
+                raise ValueError(f"{path}: data.flow is set but this latent cache has no flow "
+                                 "(encode it with `vidiff encode-latents --flow`)")
+        if flow and frame_stride > 1:
+            raise ValueError(f"data.flow needs data.frame_stride 1, got {frame_stride} (flow "
+                             "between key frames is not the clips')")
+        self.path, self.flow = path, flow
         self.captions = self.meta.get("captions")
         ft = int(self.meta.get("temporal_factor", 1))
         if num_frames % ft:
@@ -156,8 +167,10 @@ class LatentDataset(torch.utils.data.Dataset):
             item["fps"] = float(self.fps[n]) / self.stride
         if self.captions is not None:
             item["caption"] = self.captions[n]
-        if self.flow is not None:
-            item["flow"] = self.flow[n, o * self.ft:(o + self.window) * self.ft].float()
+        if self.flow:
+            with safe_open(str(self.path), "pt") as f:
+                flow = f.get_slice("flow")[n:n + 1, o * self.ft:(o + self.window) * self.ft]
+            item["flow"] = flow[0].float()
         return item
 
 
@@ -169,7 +182,7 @@ def latent_dataset(d, seed: int) -> LatentDataset:
     del seed  # every window of every clip, in the trainer's shuffled order
     if not d.path:
         raise ValueError("data.path is required for data.kind latents (a latent cache file)")
-    ds = LatentDataset(d.path, d.num_frames, d.frame_stride, d.size)
+    ds = LatentDataset(d.path, d.num_frames, d.frame_stride, d.size, flow=d.flow)
     # what the cache came from: checkpoints know it without the file (not its captions)
     d.cache_source = {k: v for k, v in ds.meta.items() if k != "captions"}
     return ds

@@ -71,7 +71,8 @@ def path_errors(video: np.ndarray, color: str, path: np.ndarray) -> np.ndarray:
 def trajectory_report(vids, requests, by_color: bool) -> dict:
     """Trajectory error (pixels) of clips sampled for ``requests`` (see
     :func:`trajectory_requests`): the mean over the frames where the object is seen, per frame,
-    per clip, per path family, and the share of frames where it is not seen. Without text the
+    per clip, per path family (``None`` where it is never seen), and the share of frames where
+    it is not seen. Without text the
     object followed is the one nearest the path's start in frame 0."""
     errs = []
     for v, (_, color, _, path) in zip(vids, requests):
@@ -86,8 +87,13 @@ def trajectory_report(vids, requests, by_color: bool) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)  # (a clip or frame never seen: NaN)
         fam = {k: float(np.nanmean(e[[r[2] == k for r in requests]])) for k in TEST_PATHS
                if any(r[2] == k for r in requests)}
-        return {"mean_px": float(np.nanmean(e)),
-                "per_frame_px": np.nanmean(e, 0).round(2).tolist(),
-                "per_clip_px": np.nanmean(e, 1).round(2).tolist(),
-                "per_family_px": fam, "missing": float(np.isnan(e).mean())}
+        return {"mean_px": _json(np.nanmean(e)),
+                "per_frame_px": [_json(v) for v in np.nanmean(e, 0).round(2)],
+                "per_clip_px": [_json(v) for v in np.nanmean(e, 1).round(2)],
+                "per_family_px": {k: _json(v) for k, v in fam.items()},
+                "missing": float(np.isnan(e).mean())}
 
+
+def _json(v: float) -> float | None:
+    """``v`` as a float, ``None`` (JSON null) where no frame was seen."""
+    return None if np.isnan(v) else float(v)

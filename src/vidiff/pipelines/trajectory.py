@@ -48,14 +48,6 @@ class TrajectoryPipeline(VideoDiffusionPipeline):
     """A trajectory-controlled denoiser (``motion`` condition), its latent ``autoencoder``, and the
     ``trajectory_autoencoder`` the motion condition compresses flow images with."""
 
-    @property
-    def clip_size(self) -> tuple[int, int]:
-        """``(frames, size)`` of the clips it makes, in pixels."""
-        ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
-        frames, size = self.trained_shape()
-        F = self.experiment.sample.num_frames or frames * ft
-        return F, size * fs
-
     @torch.no_grad()
     def __call__(self, trajectories: Any = None, image: Any = None, num_videos: int = 1,
                  **kwargs: Any):

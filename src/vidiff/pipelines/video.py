@@ -204,6 +204,13 @@ class VideoDiffusionPipeline(DiffusionPipeline):
             frames, size = frames or data_frames // ft, size or data_size // fs
         return frames, size
 
+    @property
+    def clip_size(self) -> tuple[int, int]:
+        """``(frames, size)`` of the clips a call makes by default, in pixels."""
+        ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
+        frames, size = self.trained_shape()
+        return self.experiment.sample.num_frames or frames * ft, size * fs
+
     # -- sampling ---------------------------------------------------------------------------
     def denoiser(self, autocast: bool = False, model: ModelMixin | None = None,
                  **cond: Any) -> NetworkDenoiser:
