@@ -3,7 +3,8 @@ zigzags and spirals), the share of frames where the requested object is missing,
 Shapes validity, for
 
 1. the motion-guidance fuser (adaptive norm, channel concat, cross-attention) x where it sits
-   (temporal blocks, spatial blocks, all) - Tora's Table 5 / 6;
+   (temporal blocks, spatial blocks, all) - Tora's Table 5 / 6 (on sparse tracks, or with
+   ``--mode dense`` on dense flow, as the fuser and compression rows);
 2. the training schedule: dense flow only, sparse tracks only, dense then sparse, at equal steps
    (the paper's 39.3 / 24.7 / 14.3, Table 4);
 3. compressing the flow images in time: the trajectory autoencoder, average pooling, frame
@@ -37,20 +38,22 @@ PLACEMENTS = ("temporal", "spatial", "all")
 COMPRESSIONS = ("vae", "avg_pool", "sample")
 
 
-def variants(steps: int) -> dict[str, tuple[list[str], str | None]]:
-    """name -> (the ``--set`` overrides, the run it starts from: None = the base)."""
+def variants(steps: int, mode: str = "sparse") -> dict[str, tuple[list[str], str | None]]:
+    """name -> (the ``--set`` overrides, the run it starts from: None = the base); the fuser
+    and compression variants train on ``mode`` (sparse tracks, or dense flow)."""
     v: dict[str, tuple[list[str], str | None]] = {}
     for f in FUSERS:
         for p in PLACEMENTS:
             v[f"{f}-{p}"] = ([f"model.motion_fuser={f}", f"model.motion_placement={p}",
-                              f"train.steps={steps}"], None)
+                              f"trajectory.mode={mode}", f"train.steps={steps}"], None)
     v["dense-only"] = (["trajectory.mode=dense", f"train.steps={2 * steps}"], None)
     v["sparse-only"] = ([f"train.steps={2 * steps}"], None)
     v["dense"] = (["trajectory.mode=dense", f"train.steps={steps}"], None)
     v["dense-then-sparse"] = ([f"train.steps={steps}"], "dense")
     for c in COMPRESSIONS[1:]:
         v[f"compress-{c}"] = ([f"trajectory.compression={c}", "model.motion_channels=3",
-                               f"train.steps={steps}"], None)  # (the flow images' RGB)
+                               f"trajectory.mode={mode}", f"train.steps={steps}"],
+                              None)  # (the flow images' RGB)
     return v
 
 
@@ -109,12 +112,14 @@ def main() -> None:
     p.add_argument("--num-videos", type=int, default=24)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("runs/tora_ablations"))
+    p.add_argument("--mode", choices=("sparse", "dense"), default="sparse",
+                   help="what the fuser and compression variants train on")
     p.add_argument("--only", choices=("fusers", "schedule", "compression"), action="append",
                    help="these tables only (repeatable; default all)")
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     only = set(a.only or ("fusers", "schedule", "compression"))
-    v = variants(a.steps)
+    v = variants(a.steps, a.mode)
     groups = {"fusers": [f"{f}-{q}" for f in FUSERS for q in PLACEMENTS],
               "schedule": ["dense-only", "sparse-only", "dense-then-sparse"],
               "compression": ["adanorm-temporal", "compress-avg_pool", "compress-sample"]}
@@ -130,12 +135,12 @@ def main() -> None:
             results[name] = evaluate(train(name, sets, str(init), a), a)
     print(f"# {a.steps} adapter steps from {a.base}, {a.num_videos} held-out requests each")
     if "fusers" in only:
-        table("fuser x placement (sparse tracks)", {n: results[n] for n in groups["fusers"]})
+        table(f"fuser x placement ({a.mode})", {n: results[n] for n in groups["fusers"]})
     if "schedule" in only:
         table(f"training schedule ({2 * a.steps} steps each)",
               {n: results[n] for n in groups["schedule"]})
     if "compression" in only:
-        table("flow images compressed in time",
+        table(f"flow images compressed in time ({a.mode})",
               {{"adanorm-temporal": "trajectory autoencoder", "compress-avg_pool":
                 "average pooling", "compress-sample": "frame sampling"}[n]: results[n]
                for n in groups["compression"]})

@@ -47,6 +47,12 @@ def test_demo_writes_outputs_and_holds_its_quality(tmp_path, capsys):
     labels = (tmp_path / "t2v_clips" / "labels.txt").read_text(encoding="utf-8").splitlines()
     assert labels == list(DEMO_PROMPTS)
     assert t2v["adherence"]["color"] >= 0.5, t2v  # measured: see docs/experiments/t2v_tiny.md
+    # and trajectory control from tora_tiny: three held-out paths, drawn over the clips
+    tora = m["trajectory_control"]
+    assert len(tora["prompts"]) == 3 and len(tora["per_clip_px"]) == 3
+    for name in ("tora.mp4", "tora_sheet.png", "tora_paths.png"):
+        assert (tmp_path / name).is_file()
+    assert read_video(tmp_path / "tora.mp4").shape[0] == 16
 
 
 def test_shipped_text_to_video_checkpoint():
@@ -58,3 +64,14 @@ def test_shipped_text_to_video_checkpoint():
     assert {"context", "fps"} <= pipe.model.accepted_conditions
     assert pipe.experiment.text_encoder["type"] == "minilm"
     assert pipe.experiment.sample.guidance_scale == 3.0
+
+
+def test_shipped_trajectory_checkpoint():
+    from vidiff.cli.demo import TORA_CHECKPOINT
+    from vidiff.pipelines import DiffusionPipeline, TrajectoryPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(TORA_CHECKPOINT())
+    assert isinstance(pipe, TrajectoryPipeline) and pipe.clip_size == (16, 64)
+    assert pipe.components["trajectory_autoencoder"] is not None and pipe.autoencoder is not None
+    assert {"context", "motion"} <= pipe.model.accepted_conditions
+    assert pipe.experiment.trajectory["mode"] == "dense"  # stage 1 measured best (docs)
