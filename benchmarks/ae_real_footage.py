@@ -29,7 +29,7 @@ import torch
 
 from vidiff.config import load_config
 from vidiff.data.datasets import frames_to_tensor, resize_crop
-from vidiff.data.video_io import read_video
+from vidiff.data.video_io import read_video, to_uint8
 from vidiff.evaluation.metrics import psnr, ssim
 from vidiff.models import load_model
 from vidiff.training import Trainer
@@ -62,10 +62,6 @@ def load_split(folder: Path, size: int, test_fraction: float):
         train.append(x[:, :cut])
         test.append(x[:, cut:])
     return train, test
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
 
 
 def main() -> None:
@@ -112,7 +108,6 @@ def main() -> None:
         res = tr.fit()
         secs = time.perf_counter() - t0
         ae = load_model(res.checkpoint).eval()  # the EMA weights, as shipped
-        ft, fs = ae.factors
         ps, ss = [], []
         with torch.no_grad():
             for clip in test:

@@ -104,7 +104,7 @@ def test_a_latent_cache_carries_the_clips_flow(tmp_path):
     cache's windows carry the flow of their own pixel frames (none between key frames)."""
     import argparse
 
-    from vidiff.cli.encode_latents import _moving_shapes, _videos_keeping
+    from vidiff.cli.encode_latents import _clips, _videos_keeping
     from vidiff.data.datasets import collate
     from vidiff.data.latents import LatentDataset, encode_to_cache
 
@@ -113,14 +113,14 @@ def test_a_latent_cache_carries_the_clips_flow(tmp_path):
                       "motion: smooth}\n")
     a = argparse.Namespace(recipe=None, frames=None, size=None, min_objects=None,
                            max_objects=None, flow=None, videos=None)
-    assert (_moving_shapes(a)[0].num_frames, _moving_shapes(a)[0].max_objects) == (64, 2)
+    assert (_clips(a)[0].num_frames, _clips(a)[0].max_objects) == (64, 2)
     a = argparse.Namespace(recipe=str(recipe), frames=None, size=None, min_objects=None,
                            max_objects=1, flow=None, videos=None)
-    cfg, flow = _moving_shapes(a)
+    cfg, flow, _ = _clips(a)
     assert (cfg.motion, cfg.size, cfg.num_frames, cfg.max_objects, flow) == \
         ("smooth", 16, 8, 1, True)
     a.frames, a.flow = 4, False
-    assert _moving_shapes(a)[0].num_frames == 4 and _moving_shapes(a)[1] is False
+    assert _clips(a)[0].num_frames == 4 and _clips(a)[1] is False
 
     ds = MovingShapesDataset(cfg, flow=True)
     ae = VideoAutoencoder(VideoAutoencoderConfig(base_channels=8, channel_mult=(1, 2),

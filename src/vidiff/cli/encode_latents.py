@@ -47,7 +47,7 @@ class EncodeLatents(Command):
 
         if not a.out.endswith(".safetensors"):
             raise CLIError(f"--out {a.out}: a latent cache is a .safetensors file")
-        cfg, flow = _moving_shapes(a)
+        cfg, flow, videos = _clips(a)
         if a.threads:
             torch.set_num_threads(a.threads)
         ae = load_autoencoder(a.checkpoint)
@@ -57,12 +57,12 @@ class EncodeLatents(Command):
                            f"a multiple of f_t={ft} and the size of f_s={fs} (--frames, --size)")
         meta = {"autoencoder": str(a.checkpoint)}
         kept: dict[str, list] = {"fps": [], "caption": []}
-        if a.videos:
-            ds = VideoFolderDataset(a.videos, cfg.num_frames, cfg.size,
-                                    getattr(a, "frame_stride", 1), getattr(a, "target_fps", None),
+        if videos:
+            ds = VideoFolderDataset(videos["path"], cfg.num_frames, cfg.size,
+                                    videos["frame_stride"], videos["target_fps"],
                                     on_error="skip", seed=a.seed, flow=flow)
             items = (ds[i % len(ds)] for i in range(a.num_clips))
-            meta["source"] = str(a.videos)
+            meta["source"] = str(videos["path"])
         else:
             ds = MovingShapesDataset(cfg, seed=a.seed, label="num_objects", flow=flow)
             kept["label"] = []
@@ -80,11 +80,14 @@ class EncodeLatents(Command):
         return 0
 
 
-def _moving_shapes(a: argparse.Namespace):
-    """The clips' :class:`MovingShapesConfig` (the recipe's ``data.moving_shapes`` when
-    ``--recipe`` is given, else the defaults) with the options given on the command line, and
-    whether to store flow. A video recipe's ``data.path`` is the default ``--videos``; a recipe
-    whose clips are neither Moving Shapes nor videos of its own needs ``--videos``."""
+def _clips(a: argparse.Namespace):
+    """What to encode: the clips' :class:`MovingShapesConfig` (the recipe's
+    ``data.moving_shapes`` when ``--recipe`` is given, else the defaults; its frames and size
+    are also the videos') with the options given on the command line, whether to store flow,
+    and the videos (``None`` for Moving Shapes, else ``{"path", "frame_stride",
+    "target_fps"}``). A video recipe's ``data.path`` is the default ``--videos``, read at its
+    stride or rate; a recipe whose clips are neither Moving Shapes nor videos of its own needs
+    ``--videos``."""
     from dataclasses import replace
 
     import yaml
@@ -93,6 +96,7 @@ def _moving_shapes(a: argparse.Namespace):
     from ..data.moving_shapes import MovingShapesConfig
 
     cfg, flow = MovingShapesConfig(num_frames=64, max_objects=2), False
+    videos = {"path": a.videos, "frame_stride": 1, "target_fps": None}
     if a.recipe:
         try:
             recipe = load_config(a.recipe)
@@ -101,8 +105,8 @@ def _moving_shapes(a: argparse.Namespace):
             raise CLIError(f"--recipe {a.recipe}: {e}") from e
         d = recipe.data
         if d.kind in ("video_folder", "video_csv"):  # its clips, read as it reads them
-            a.videos = a.videos or d.path
-            a.frame_stride, a.target_fps = d.frame_stride, d.target_fps
+            videos = {"path": a.videos or d.path, "frame_stride": d.frame_stride,
+                      "target_fps": d.target_fps}
         elif d.kind != "moving_shapes" and "moving_shapes" not in raw and not a.videos:
             raise CLIError(f"--recipe {a.recipe}: its data section describes no Moving Shapes "
                            "clips; give the videos to encode with --videos")
@@ -114,7 +118,7 @@ def _moving_shapes(a: argparse.Namespace):
     if cfg.min_objects > cfg.max_objects:
         raise CLIError(f"--min-objects must be <= --max-objects ({cfg.max_objects}), got "
                        f"{cfg.min_objects}")
-    return cfg, (flow if a.flow is None else a.flow)
+    return cfg, (flow if a.flow is None else a.flow), (videos if videos["path"] else None)
 
 
 def _videos_keeping(items, kept: dict[str, list]):

@@ -185,9 +185,9 @@ class VideoDiffusionPipeline(DiffusionPipeline):
         Raises:
             ValueError: frames or size not divisible by the autoencoder's factors.
         """
-        ft, fs = self.autoencoder.factors if self.autoencoder is not None else (1, 1)
-        frames, size = self.trained_shape()  # in the denoiser's space
-        F = num_frames or self.experiment.sample.num_frames or frames * ft
+        ft = self.autoencoder.factors[0] if self.autoencoder is not None else 1
+        _, size = self.trained_shape()  # in the denoiser's space
+        F = num_frames or self.clip_size[0]
         if F % ft:
             raise ValueError(f"num_frames ({F}) must be divisible by f_t={ft}")
         return (num_videos, self.model.config.out_channels, F // ft, size, size)
